@@ -1,0 +1,277 @@
+"""Data page: pick the bundled demo or upload a file, map its columns, validate it.
+
+A valid file and its column mapping become the session's ``DataSelection``,
+which the Train page trains on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from dashboard.charts import bar_figure
+from dashboard.components import (
+    column_label,
+    csv_download,
+    ensure_choice,
+    ensure_value,
+    escape_markdown,
+    option_labels,
+)
+from dashboard.i18n import t
+from dashboard.services import (
+    DataSelection,
+    demo_data_path,
+    file_identity,
+    get_store,
+    read_table_cached,
+    save_upload,
+)
+from halluscope.data import (
+    FAITHDIAL_BEGIN_LABEL_MAP,
+    ClassificationSchema,
+    DataError,
+    guess_classification_schema,
+    prepare_classification,
+)
+
+SOURCES = ("demo", "upload")
+UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "parquet"]
+LABEL_MAP_PRESETS = ("none", "faithdial", "custom")
+PREVIEW_ROWS = 1_000
+
+
+def _choose_file() -> tuple[Path, str] | None:
+    """Show the source choice and return ``(path, display name)`` of the file to use, or None."""
+    ensure_value(state.DATA_SOURCE, "demo")
+    source = st.radio(
+        t("data.source"),
+        SOURCES,
+        format_func=option_labels(SOURCES, lambda value: t(f"data.source_{value}")),
+        key=state.DATA_SOURCE,
+        horizontal=True,
+    )
+
+    if source == "demo":
+        try:
+            path = demo_data_path()
+        except (FileNotFoundError, DataError) as error:
+            st.error(t("data.demo_missing", error=escape_markdown(error)))
+            return None
+        st.caption(t("data.demo_caption"))
+        return path, path.name
+
+    upload = st.file_uploader(t("data.upload"), type=UPLOAD_TYPES, key=state.DATA_UPLOAD)
+    if upload is not None:
+        path = save_upload(get_store().home, upload.name, upload.getvalue())
+        st.session_state[state.UPLOADED_DATA_FILE] = (str(path), upload.name)
+        return path, upload.name
+
+    previous = st.session_state.get(state.UPLOADED_DATA_FILE)
+    if previous and Path(previous[0]).is_file():
+        st.caption(t("data.previous_upload", name=escape_markdown(previous[1])))
+        return Path(previous[0]), previous[1]
+    st.info(t("data.upload_hint"))
+    return None
+
+
+def _show_table(table: Any, display_name: str) -> None:
+    frame: pd.DataFrame = table.frame
+    details = [t("data.format", format=table.format)]
+    if table.encoding:
+        details.append(t("data.encoding", encoding=table.encoding))
+    if table.delimiter:
+        details.append(t("data.delimiter", delimiter=escape_markdown(repr(table.delimiter))))
+    st.caption(
+        t(
+            "data.table_caption",
+            name=escape_markdown(display_name),
+            rows=len(frame),
+            columns=len(frame.columns),
+        )
+        + " · "
+        + " · ".join(details)
+    )
+    for warning in table.warnings:
+        st.warning(escape_markdown(warning))
+
+    if len(frame) > PREVIEW_ROWS:
+        st.caption(t("data.preview_cut", shown=PREVIEW_ROWS, rows=len(frame)))
+    st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, height=280)
+    csv_download(frame, file_name=f"{Path(display_name).stem}.csv", key=state.DATA_DOWNLOAD)
+
+
+def _reset_mapping(frame: pd.DataFrame) -> None:
+    """Set the column selectboxes to the guessed schema (first columns if nothing fits)."""
+    columns = [str(column) for column in frame.columns]
+    try:
+        guess = guess_classification_schema(frame)
+    except DataError:
+        guess = ClassificationSchema(
+            text=columns[0], label=columns[-1], text_pair=None
+        ) if len(columns) >= 2 else None  # fmt: skip
+    if guess is None:
+        return
+    st.session_state[state.DATA_TEXT_COLUMN] = guess.text
+    st.session_state[state.DATA_PAIR_COLUMN] = guess.text_pair or state.NO_COLUMN
+    st.session_state[state.DATA_LABEL_COLUMN] = guess.label
+
+
+def _column_mapping(table: Any, file_key: str) -> ClassificationSchema | None:
+    """Show the column selectboxes (pre-filled by the guess) and return the schema or None."""
+    columns = [str(column) for column in table.frame.columns]
+    if len(columns) < 2:
+        st.error(t("data.too_few_columns", columns=escape_markdown(", ".join(columns))))
+        return None
+    if st.session_state.get(state.DATA_LOADED_FILE) != file_key:
+        _reset_mapping(table.frame)
+        st.session_state[state.DATA_LOADED_FILE] = file_key
+
+    st.subheader(t("data.mapping"))
+    st.caption(t("data.mapping_help"))
+    text_column, pair_column, label_column = st.columns(3)
+    ensure_choice(state.DATA_TEXT_COLUMN, columns, columns[0])
+    ensure_choice(state.DATA_PAIR_COLUMN, [state.NO_COLUMN, *columns], state.NO_COLUMN)
+    ensure_choice(state.DATA_LABEL_COLUMN, columns, columns[-1])
+    text = text_column.selectbox(
+        t("data.text_column"), columns, key=state.DATA_TEXT_COLUMN, help=t("data.text_column_help")
+    )
+    pair = pair_column.selectbox(
+        t("data.pair_column"),
+        [state.NO_COLUMN, *columns],
+        format_func=option_labels([state.NO_COLUMN, *columns], column_label),
+        key=state.DATA_PAIR_COLUMN,
+        help=t("data.pair_column_help"),
+    )
+    label = label_column.selectbox(t("data.label_column"), columns, key=state.DATA_LABEL_COLUMN)
+
+    chosen = [text, label] + ([pair] if pair != state.NO_COLUMN else [])
+    if len(set(chosen)) != len(chosen):
+        st.error(t("data.same_column"))
+        return None
+    return ClassificationSchema(
+        text=text, label=label, text_pair=None if pair == state.NO_COLUMN else pair
+    )
+
+
+def _label_map() -> tuple[bool, dict[str, str | None] | None]:
+    """Show the label-map choice and return ``(ok, label map or None)``."""
+    ensure_value(state.DATA_LABEL_MAP, "none")
+    preset = st.selectbox(
+        t("data.label_map"),
+        LABEL_MAP_PRESETS,
+        format_func=option_labels(LABEL_MAP_PRESETS, lambda value: t(f"data.label_map_{value}")),
+        key=state.DATA_LABEL_MAP,
+        help=t("data.label_map_help"),
+    )
+    if preset == "none":
+        return True, None
+    if preset == "faithdial":
+        mapping = dict(FAITHDIAL_BEGIN_LABEL_MAP)
+        st.caption(t("data.label_map_shown"))
+        st.dataframe(
+            pd.DataFrame({"raw": list(mapping), "label": list(mapping.values())}),
+            hide_index=True,
+        )
+        return True, mapping
+
+    ensure_value(state.DATA_LABEL_MAP_JSON, '{"yes": "supported", "no": "hallucinated"}')
+    raw = st.text_area(
+        t("data.label_map_json"), key=state.DATA_LABEL_MAP_JSON, help=t("data.label_map_json_help")
+    )
+    try:
+        mapping = json.loads(raw)
+    except json.JSONDecodeError as error:
+        st.error(
+            t("data.label_map_invalid", error=escape_markdown(f"{error.msg} (line {error.lineno})"))
+        )
+        return False, None
+    if not isinstance(mapping, dict) or not mapping:
+        st.error(t("data.label_map_not_object"))
+        return False, None
+    return True, {str(key): None if value is None else str(value) for key, value in mapping.items()}
+
+
+def _show_summary(data: Any, schema: ClassificationSchema) -> None:
+    st.subheader(t("data.summary"))
+    counts = pd.Series(data.labels).value_counts().sort_index()
+    class_counts = pd.DataFrame(
+        {
+            "label": [data.label_names[int(label_id)] for label_id in counts.index],
+            "rows": counts.to_numpy(),
+        }
+    )
+    dropped = data.dropped if isinstance(data.dropped, int) else len(data.dropped)
+
+    rows_metric, classes_metric, dropped_metric = st.columns(3)
+    rows_metric.metric(t("data.rows_kept"), f"{len(data.labels):,}")
+    classes_metric.metric(t("data.classes"), len(data.label_names))
+    dropped_metric.metric(t("data.rows_dropped"), f"{dropped:,}")
+    for warning in data.warnings:
+        st.warning(escape_markdown(warning))
+
+    chart, table = st.columns([2, 1])
+    chart.plotly_chart(
+        bar_figure(
+            class_counts["label"].tolist(),
+            class_counts["rows"].tolist(),
+            x_title=t("data.axis_label"),
+            y_title=t("data.axis_rows"),
+        ),
+        key=state.DATA_CLASS_CHART,
+    )
+    table.dataframe(class_counts, hide_index=True)
+
+
+def main() -> None:
+    st.title(t("data.title"))
+    st.caption(t("data.intro"))
+
+    chosen = _choose_file()
+    if chosen is None:
+        st.session_state[state.DATA_SELECTION] = None
+        return
+    path, display_name = chosen
+
+    try:
+        table = read_table_cached(str(path), file_identity(path), display_name)
+    except DataError as error:
+        st.error(escape_markdown(error.message))
+        st.session_state[state.DATA_SELECTION] = None
+        return
+    _show_table(table, display_name)
+
+    schema = _column_mapping(table, file_identity(path))
+    label_map_ok, label_map = _label_map()
+    if schema is None or not label_map_ok:
+        st.session_state[state.DATA_SELECTION] = None
+        return
+
+    try:
+        data = prepare_classification(table, schema, label_map=label_map)
+    except DataError as error:
+        st.error(escape_markdown(error.message))
+        st.session_state[state.DATA_SELECTION] = None
+        return
+    _show_summary(data, schema)
+
+    st.session_state[state.DATA_SELECTION] = DataSelection(
+        path=str(path),
+        display_name=display_name,
+        text_column=schema.text,
+        label_column=schema.label,
+        text_pair_column=schema.text_pair,
+        label_map=label_map,
+        rows=len(data.labels),
+        label_names=tuple(data.label_names),
+    )
+    st.success(t("data.ready", name=escape_markdown(display_name), rows=len(data.labels)))
+    st.page_link("views/train.py", label=t("data.go_train"), icon=":material/arrow_forward:")
+
+
+main()

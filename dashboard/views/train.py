@@ -1,0 +1,400 @@
+"""Train page: fine-tuning settings, Start and Cancel, live progress and the run list.
+
+Training runs in a separate ``halluscope train --run-id`` process; this page
+only writes the run's settings, starts the process and reads the run store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import streamlit as st
+
+from dashboard import state
+from dashboard.charts import loss_curve_figure, loss_history
+from dashboard.components import (
+    csv_download,
+    ensure_choice,
+    ensure_value,
+    escape_markdown,
+    option_labels,
+    run_label,
+)
+from dashboard.i18n import t
+from dashboard.services import (
+    DataSelection,
+    cancel_training,
+    demo_selection,
+    get_store,
+    list_runs,
+    runs_table,
+    start_training,
+    worker_log_tail,
+)
+from halluscope.data import DataError
+from halluscope.models import BUNDLED_MODELS, ModelError, available_models, resolve_model
+from halluscope.runs import RunRecord, RunStore
+from halluscope.training import ClassifierTrainConfig
+
+# Seconds between two refreshes of the progress panel while a run is active.
+POLL_INTERVAL_S = 2.0
+
+_DEFAULTS = {
+    field.name: field.default
+    for field in dataclasses.fields(ClassifierTrainConfig)
+    if field.default is not dataclasses.MISSING
+}
+
+
+def _data_selection() -> DataSelection | None:
+    """Return the data chosen on the Data page, or the demo if none was chosen (None: invalid)."""
+    if state.DATA_SELECTION in st.session_state:
+        selection = st.session_state[state.DATA_SELECTION]
+        if selection is None:
+            st.error(t("train.data_invalid"))
+            st.page_link("views/data.py", label=t("train.go_data"), icon=":material/arrow_back:")
+        return selection
+    try:
+        return demo_selection()
+    except (DataError, FileNotFoundError) as error:
+        st.error(t("data.demo_missing", error=escape_markdown(error)))
+        return None
+
+
+def _show_data(selection: DataSelection) -> None:
+    pair = selection.text_pair_column or t("common.no_column")
+    st.markdown(f"**{t('train.data')}**")
+    st.text(
+        t(
+            "train.data_line",
+            name=selection.display_name,
+            rows=selection.rows,
+            text=selection.text_column,
+            pair=pair,
+            label=selection.label_column,
+            labels=", ".join(selection.label_names),
+        )
+    )
+
+
+def _encoder_models() -> list[str]:
+    return [name for name in available_models() if BUNDLED_MODELS[name].family == "encoder"]
+
+
+def _model_choice() -> str:
+    """Show the model selectbox (bundled encoders or a local folder) and return the reference."""
+    options = [*_encoder_models(), state.LOCAL_MODEL]
+    ensure_choice(state.TRAIN_MODEL, options, options[0])
+    choice = st.selectbox(
+        t("train.model"),
+        options,
+        format_func=option_labels(
+            options, lambda name: t("train.model_local") if name == state.LOCAL_MODEL else name
+        ),
+        key=state.TRAIN_MODEL,
+    )
+    if choice != state.LOCAL_MODEL:
+        st.caption(BUNDLED_MODELS[choice].description)
+        return choice
+    ensure_value(state.TRAIN_MODEL_PATH, "")
+    path = st.text_input(
+        t("train.model_path"), key=state.TRAIN_MODEL_PATH, help=t("train.model_path_help")
+    )
+    return path.strip()
+
+
+def _settings(selection: DataSelection) -> dict[str, Any]:
+    """Show the training settings and return them as ``ClassifierTrainConfig`` keyword arguments."""
+    st.markdown(f"**{t('train.settings')}**")
+    model = _model_choice()
+    ensure_value(state.TRAIN_NAME, "")
+    name = st.text_input(t("train.name"), key=state.TRAIN_NAME, help=t("train.name_help"))
+
+    defaults = {
+        state.TRAIN_LEARNING_RATE: float(_DEFAULTS["learning_rate"]),
+        state.TRAIN_EPOCHS: float(_DEFAULTS["epochs"]),
+        state.TRAIN_BATCH_SIZE: int(_DEFAULTS["batch_size"]),
+        state.TRAIN_WEIGHT_DECAY: float(_DEFAULTS["weight_decay"]),
+        state.TRAIN_MAX_LENGTH: int(_DEFAULTS["max_length"]),
+        state.TRAIN_PATIENCE: int(_DEFAULTS["early_stopping_patience"] or 0),
+        state.TRAIN_VALIDATION_FRACTION: float(_DEFAULTS["validation_fraction"]),
+        state.TRAIN_SEED: int(_DEFAULTS["seed"]),
+    }
+    for key, value in defaults.items():
+        ensure_value(key, value)
+
+    left, middle, right = st.columns(3)
+    learning_rate = left.number_input(
+        t("train.learning_rate"),
+        min_value=1e-7,
+        max_value=1e-2,
+        step=1e-5,
+        format="%.1e",
+        key=state.TRAIN_LEARNING_RATE,
+        help=t("train.learning_rate_help"),
+    )
+    epochs = middle.number_input(
+        t("train.epochs"),
+        min_value=0.1,
+        max_value=100.0,
+        step=1.0,
+        key=state.TRAIN_EPOCHS,
+        help=t("train.epochs_help"),
+    )
+    batch_size = right.number_input(
+        t("train.batch_size"),
+        min_value=1,
+        max_value=1024,
+        step=1,
+        key=state.TRAIN_BATCH_SIZE,
+        help=t("train.batch_size_help"),
+    )
+    weight_decay = left.number_input(
+        t("train.weight_decay"),
+        min_value=0.0,
+        max_value=1.0,
+        step=0.01,
+        key=state.TRAIN_WEIGHT_DECAY,
+        help=t("train.weight_decay_help"),
+    )
+    max_length = middle.number_input(
+        t("train.max_length"),
+        min_value=16,
+        max_value=8192,
+        step=16,
+        key=state.TRAIN_MAX_LENGTH,
+        help=t("train.max_length_help"),
+    )
+    patience = right.number_input(
+        t("train.patience"),
+        min_value=0,
+        max_value=100,
+        step=1,
+        key=state.TRAIN_PATIENCE,
+        help=t("train.patience_help"),
+    )
+    validation_fraction = left.number_input(
+        t("train.validation_fraction"),
+        min_value=0.05,
+        max_value=0.5,
+        step=0.05,
+        key=state.TRAIN_VALIDATION_FRACTION,
+        help=t("train.validation_fraction_help"),
+    )
+    seed = middle.number_input(
+        t("train.seed"), min_value=0, step=1, key=state.TRAIN_SEED, help=t("train.seed_help")
+    )
+
+    return {
+        "name": name.strip() or None,
+        "model": model,
+        "data_path": selection.path,
+        "text_column": selection.text_column,
+        "text_pair_column": selection.text_pair_column,
+        "label_column": selection.label_column,
+        "label_map": selection.label_map,
+        "learning_rate": float(learning_rate),
+        "epochs": float(epochs),
+        "batch_size": int(batch_size),
+        "weight_decay": float(weight_decay),
+        "max_length": int(max_length),
+        "early_stopping_patience": int(patience) or None,
+        "validation_fraction": float(validation_fraction),
+        "seed": int(seed),
+    }
+
+
+def _start(store: RunStore, settings: dict[str, Any]) -> None:
+    """Validate the settings, then create the run and start its worker."""
+    settings = dict(settings)
+    name = settings.pop("name")
+    if not settings["model"]:
+        st.error(t("train.model_path_missing"))
+        return
+    try:
+        resolve_model(settings["model"])
+        config = ClassifierTrainConfig(**settings)
+        record = start_training(store, config, name=name)
+    except (ModelError, ValueError, OSError) as error:
+        st.error(t("train.start_failed", error=escape_markdown(error)))
+        return
+    st.session_state[state.TRAIN_WATCHED_RUN] = record.run_id
+    st.session_state[state.TRAIN_RUN] = record.run_id
+    st.success(t("train.started", run_id=record.run_id))
+
+
+def _format_eta(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "–"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def _show_progress(store: RunStore, run_id: str, was_active: bool) -> None:
+    """Draw status, progress bar, loss curve and metrics of one run (polled while active)."""
+    record = store.get(run_id)
+    if was_active and not record.is_active:
+        # The run just ended: redraw the whole page, so that polling stops and
+        # the run list shows the final status.
+        st.rerun(scope="app")
+
+    events = store.read_events(run_id)
+    status_line = t("train.status_line", status=t(f"status.{record.status}"), model=record.model)
+    if record.status == "failed":
+        message = escape_markdown(record.message) if record.message else t("train.no_message")
+        st.error(t("train.failed", message=message))
+    elif record.status == "cancelled":
+        st.warning(t("train.cancelled", message=escape_markdown(record.message or "")))
+    elif record.status == "completed":
+        st.success(status_line)
+    else:
+        st.info(status_line)
+
+    for event in events:
+        if event.get("type") == "warning":
+            st.warning(escape_markdown(event.get("message", "")))
+    data_events = [event for event in events if event.get("type") == "data"]
+    if data_events:
+        data = data_events[-1]
+        st.caption(
+            t(
+                "train.data_event",
+                train=data.get("train_rows", "?"),
+                validation=data.get("validation_rows", "?"),
+                dropped=data.get("dropped_rows", 0),
+            )
+        )
+
+    steps = [event for event in events if event.get("type") in ("train_step", "eval", "train_end")]
+    if steps:
+        last = steps[-1]
+        step, max_steps = int(last.get("step") or 0), int(last.get("max_steps") or 0)
+        fraction = min(step / max_steps, 1.0) if max_steps else 0.0
+        if record.is_active:
+            text = t(
+                "train.progress", step=step, max_steps=max_steps, eta=_format_eta(last.get("eta_s"))
+            )
+        else:
+            text = t("train.progress_done", step=step, max_steps=max_steps)
+        st.progress(fraction, text=text)
+    elif record.is_active:
+        st.progress(0.0, text=t("train.waiting"))
+
+    history = loss_history(events)
+    if not history.is_empty:
+        st.plotly_chart(
+            loss_curve_figure(
+                history,
+                x_title=t("train.axis_step"),
+                y_title=t("train.axis_loss"),
+                train_name=t("train.train_loss"),
+                eval_name=t("train.eval_loss"),
+            ),
+            key=state.TRAIN_LOSS_CHART,
+        )
+    _show_metrics(record, history)
+
+    if record.is_active and st.button(
+        t("train.cancel"), key=state.TRAIN_CANCEL, icon=":material/cancel:"
+    ):
+        cancel_training(store, run_id)
+        st.info(t("train.cancel_requested"))
+
+    log_tail = worker_log_tail(store, run_id)
+    if log_tail:
+        with st.expander(t("train.worker_log"), expanded=record.status == "failed"):
+            st.code(log_tail, language=None)
+
+
+def _show_metrics(record: RunRecord, history: Any) -> None:
+    accuracies = [value for value in history.eval_accuracy if value is not None]
+    metric_columns = st.columns(4)
+    if accuracies:
+        metric_columns[0].metric(t("train.eval_accuracy"), f"{accuracies[-1]:.3f}")
+    if history.eval_loss:
+        metric_columns[1].metric(t("train.eval_loss"), f"{history.eval_loss[-1]:.4f}")
+    final = record.metrics
+    if isinstance(final.get("accuracy"), int | float):
+        metric_columns[2].metric(t("train.final_accuracy"), f"{final['accuracy']:.3f}")
+    if isinstance(final.get("f1_macro"), int | float):
+        metric_columns[3].metric(t("train.final_f1"), f"{final['f1_macro']:.3f}")
+
+
+def _run_details(store: RunStore, records: list[RunRecord]) -> None:
+    st.subheader(t("train.progress_title"))
+    if not records:
+        st.info(t("train.no_runs"))
+        return
+    ids = [record.run_id for record in records]
+    by_id = {record.run_id: record for record in records}
+    watched = st.session_state.get(state.TRAIN_WATCHED_RUN)
+    active = [record.run_id for record in records if record.is_active]
+    if watched in by_id:
+        default = watched
+    elif active:
+        default = active[0]
+    else:
+        default = ids[0]
+    ensure_choice(state.TRAIN_RUN, ids, default)
+    run_id = st.selectbox(
+        t("train.run_select"),
+        ids,
+        format_func=option_labels(ids, lambda value: f"{run_label(by_id[value])} · {value}"),
+        key=state.TRAIN_RUN,
+    )
+    was_active = by_id[run_id].is_active
+    progress = st.fragment(run_every=POLL_INTERVAL_S if was_active else None)(_show_progress)
+    progress(store, run_id, was_active)
+
+
+def _run_list(records: list[RunRecord]) -> None:
+    st.subheader(t("train.runs"))
+    if not records:
+        st.caption(t("train.no_runs"))
+        return
+    table = runs_table(records)
+    table["status"] = [t(f"status.{status}") for status in table["status"]]
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "name": st.column_config.TextColumn(t("runs.name")),
+            "run_id": st.column_config.TextColumn(t("runs.run_id")),
+            "status": st.column_config.TextColumn(t("runs.status")),
+            "model": st.column_config.TextColumn(t("runs.model")),
+            "accuracy": st.column_config.NumberColumn(t("runs.accuracy"), format="%.3f"),
+            "f1_macro": st.column_config.NumberColumn(t("runs.f1_macro"), format="%.3f"),
+            "created": st.column_config.TextColumn(t("runs.created")),
+        },
+        key=state.TRAIN_RUNS_TABLE,
+    )
+    csv_download(
+        runs_table(records), file_name="halluscope-runs.csv", key=state.TRAIN_RUNS_DOWNLOAD
+    )
+
+
+def main() -> None:
+    st.title(t("train.title"))
+    st.caption(t("train.intro"))
+    store = get_store()
+
+    selection = _data_selection()
+    if selection is not None:
+        with st.container(border=True):
+            _show_data(selection)
+            settings = _settings(selection)
+            if st.button(
+                t("train.start"),
+                key=state.TRAIN_START,
+                type="primary",
+                icon=":material/play_arrow:",
+            ):
+                _start(store, settings)
+
+    records = list_runs(store)
+    _run_details(store, records)
+    _run_list(records)
+
+
+main()
