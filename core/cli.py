@@ -1,4 +1,4 @@
-"""The ``halluscope`` command line: dashboard, train, predict, runs, models.
+"""The ``halluscope`` command line: dashboard, train, predict, analyze, runs, models.
 
 Every command works headless. The dashboard starts training through this same
 CLI (``halluscope train --run-id ...``) in a separate process, so a browser
@@ -69,6 +69,32 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", type=Path, help="Write the predictions to this CSV.")
     predict.add_argument("--json", action="store_true", help="Print a JSON summary on stdout.")
     _add_home_option(predict)
+
+    analyze = commands.add_parser(
+        "analyze",
+        help="Score every token of given responses with a causal LM and its detectors.",
+    )
+    analyze.add_argument("data", type=Path, help="JSONL, JSON, CSV or Parquet of responses.")
+    analyze.add_argument("--model", default="smollm2-135m", help="Causal LM to score with.")
+    analyze.add_argument("--context-key", help="Column with the context (default: guessed).")
+    analyze.add_argument("--question-key", help="Column with the question (default: guessed).")
+    analyze.add_argument("--response-key", help="Column with the response (default: guessed).")
+    analyze.add_argument(
+        "--detectors",
+        help="Comma-separated detector names (default: every generation detector).",
+    )
+    analyze.add_argument("--limit", type=int, help="Score only the first N rows.")
+    analyze.add_argument("--batch-size", type=int, default=4, help="Responses per forward pass.")
+    analyze.add_argument(
+        "--max-context-tokens",
+        type=int,
+        default=1024,
+        help="Contexts longer than this many tokens are cut from the end.",
+    )
+    analyze.add_argument(
+        "-o", "--output", type=Path, required=True, help="Write one JSON object per row here."
+    )
+    analyze.add_argument("--allow-hub", action="store_true", help="Allow hub model downloads.")
 
     runs = commands.add_parser("runs", help="List the runs in the store.")
     runs.add_argument("--json", action="store_true", help="Print the runs as JSON.")
@@ -151,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "dashboard": _cmd_dashboard,
         "train": _cmd_train,
         "predict": _cmd_predict,
+        "analyze": _cmd_analyze,
         "runs": _cmd_runs,
         "models": _cmd_models,
         "demo-data": _cmd_demo_data,
@@ -312,8 +339,8 @@ def _print_result(result: dict[str, Any], *, as_json: bool) -> None:
         return
     width = max(len(key) for key in result)
     for key, value in result.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else value
-        print(f"{key:<{width}}  {shown}")
+        formatted = f"{value:.4f}" if isinstance(value, float) else value
+        print(f"{key:<{width}}  {formatted}")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -336,6 +363,58 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from halluscope.data import read_table
+    from halluscope.inference import analyze_records
+    from halluscope.models import load_causal_lm, load_tokenizer
+
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}.")
+    table = read_table(args.data)
+    records = table.frame.to_dict("records")
+    if args.limit is not None:
+        records = records[: args.limit]
+    detectors = [name.strip() for name in args.detectors.split(",")] if args.detectors else None
+
+    model = load_causal_lm(args.model, allow_hub=args.allow_hub)
+    tokenizer = load_tokenizer(args.model, allow_hub=args.allow_hub)
+    logger.info("Scoring %d responses from %s with %s.", len(records), args.data, args.model)
+
+    def report_progress(done: int, total: int) -> None:
+        logger.info("Scored %d of %d responses.", done, total)
+
+    results = analyze_records(
+        model,
+        tokenizer,
+        records,
+        detectors=detectors,
+        batch_size=args.batch_size,
+        context_key=args.context_key,
+        question_key=args.question_key,
+        response_key=args.response_key,
+        max_context_tokens=args.max_context_tokens,
+        progress=report_progress,
+    )
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("w", encoding="utf-8") as stream:
+        for result in results:
+            stream.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+    flagged = {
+        name: sum(bool(result["detectors"][name]["flagged"]) for result in results)
+        for name in (results[0]["detectors"] if results else {})
+    }
+    _print_result(
+        {
+            "rows": len(results),
+            "output": str(args.output),
+            **{f"flagged_{k}": v for k, v in flagged.items()},
+        },
+        as_json=False,
+    )
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     store = _store(args)
     store.reap_stale_runs()
@@ -345,8 +424,11 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         return 0
     for record in records:
         accuracy = record.metrics.get("accuracy")
-        shown = f"{accuracy:.3f}" if isinstance(accuracy, float) else "-"
-        print(f"{record.run_id}  {record.status:<9}  {record.model:<14} acc={shown}  {record.name}")
+        formatted = f"{accuracy:.3f}" if isinstance(accuracy, float) else "-"
+        print(
+            f"{record.run_id}  {record.status:<9}  {record.model:<14} "
+            f"acc={formatted}  {record.name}"
+        )
     return 0
 
 

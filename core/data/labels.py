@@ -243,7 +243,7 @@ class _LabelContext:
         odd_positions = [index for index, family in enumerate(families) if family != main]
         rows = [self.row_numbers[index] for index in odd_positions]
         first = self.values[odd_positions[0]]
-        described = ", ".join(f"{count} {family}" for family, count in counts.most_common())
+        described = ", ".join(f"{family}: {count}" for family, count in counts.most_common())
         raise self.error(
             f"mixes label types ({described}). Most labels are {main}, but not in "
             f"{format_rows(rows)}; the first is {format_value(first)}.",

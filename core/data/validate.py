@@ -150,9 +150,13 @@ class UnlabeledTexts:
 
     def __post_init__(self) -> None:
         if len(self.row_numbers) != len(self.texts):
-            raise ValueError(f"row_numbers has {len(self.row_numbers)} entries for {len(self.texts)} texts")
+            raise ValueError(
+                f"row_numbers has {len(self.row_numbers)} entries for {len(self.texts)} texts"
+            )
         if self.text_pairs is not None and len(self.text_pairs) != len(self.texts):
-            raise ValueError(f"text_pairs has {len(self.text_pairs)} entries for {len(self.texts)} texts")
+            raise ValueError(
+                f"text_pairs has {len(self.text_pairs)} entries for {len(self.texts)} texts"
+            )
 
     def __len__(self) -> int:
         return len(self.texts)

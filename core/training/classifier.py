@@ -198,8 +198,9 @@ def _train(
 
     train_dataset, val_dataset = subset(train_idx), subset(val_idx)
 
-    # Training. Evaluation and checkpoints happen once per epoch, so early
-    # stopping can restore the checkpoint with the lowest validation loss.
+    # Training. Evaluation and checkpoints happen once per epoch, and the
+    # checkpoint with the lowest validation loss is restored at the end, with
+    # or without early stopping.
     use_cuda = torch.cuda.is_available()
     arguments = TrainingArguments(
         output_dir=str(run_dir / CHECKPOINT_FOLDER),
@@ -213,7 +214,7 @@ def _train(
         eval_strategy="epoch",
         save_strategy="epoch",
         save_total_limit=2,
-        load_best_model_at_end=config.early_stopping_patience is not None,
+        load_best_model_at_end=True,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         logging_steps=5,

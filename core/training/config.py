@@ -27,8 +27,9 @@ class ClassifierTrainConfig:
         weight_decay: AdamW weight decay.
         max_length: Maximum tokens per example; longer contexts are truncated
             from the end of the first segment, the claim is kept whole.
-        early_stopping_patience: Evaluations without a lower validation loss
-            before training stops; None turns early stopping off.
+        early_stopping_patience: Epochs without a lower validation loss before
+            training stops; None turns early stopping off. Either way the epoch
+            with the lowest validation loss is the one kept.
         warmup_ratio: Share of steps with a linear learning-rate warm-up.
         max_steps: Stop after this many optimisation steps (-1: no limit).
         allow_hub: Allow a ``hub:`` model to be downloaded.
@@ -42,12 +43,12 @@ class ClassifierTrainConfig:
     label_map: dict[str, str | None] | None = None
     validation_fraction: float = 0.2
     seed: int = 0
-    learning_rate: float = 5e-5
-    epochs: float = 4.0
+    learning_rate: float = 1e-4
+    epochs: float = 10.0
     batch_size: int = 16
     weight_decay: float = 0.01
     max_length: int = 192
-    early_stopping_patience: int | None = 2
+    early_stopping_patience: int | None = None
     warmup_ratio: float = 0.1
     max_steps: int = -1
     allow_hub: bool = False

@@ -207,3 +207,43 @@ def test_markdown_in_file_name_escaped(make_app):
 )
 def test_escape_markdown(text, escaped):
     assert escape_markdown(text) == escaped
+
+
+BAD_UPLOADS = [
+    pytest.param(
+        "mixed.jsonl",
+        b'{"context": "The sky is blue.", "claim": "Blue sky.", "label": 1}\n'
+        b'{"context": "The sea is deep.", "claim": "Deep sea.", "label": "1"}\n'
+        b'{"context": "The hill is low.", "claim": "Low hill.", "label": 0.5}\n',
+        ["mixed.jsonl", "'label'", "mixes label types", "row 2"],
+        id="mixed-label-types",
+    ),
+    pytest.param(
+        "blank-text.csv",
+        b"context,claim,label\n"
+        b"The sky is blue.,Blue sky.,supported\n"
+        b"The sea is deep.,   ,hallucinated\n",
+        ["blank-text.csv", "'claim'", "row 2", "empty"],
+        id="blank-text-cell",
+    ),
+    pytest.param(
+        "one-class.csv",
+        b"context,claim,label\n"
+        b"The sky is blue.,Blue sky.,supported\n"
+        b"The sea is deep.,Deep sea.,supported\n",
+        ["one-class.csv", "'label'", "supported", "two"],
+        id="single-class",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), BAD_UPLOADS)
+def test_bad_upload_message_names_the_problem(make_app, name, content, expected):
+    app = _upload(make_app(), name, content)
+
+    assert not app.exception
+    errors = [error.value for error in app.error]
+    assert len(errors) == 1
+    for piece in expected:
+        assert piece in errors[0]
+    assert app.session_state["data_selection"] is None

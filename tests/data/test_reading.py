@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from halluscope.data import (
     DataError,
     DataFormatError,

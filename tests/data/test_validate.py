@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from halluscope.data import (
     FAITHDIAL_BEGIN_LABEL_MAP,
     ClassificationSchema,
