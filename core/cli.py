@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -221,9 +220,17 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         "none",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "viewer",
     ]
     logger.info("Starting the dashboard on http://%s:%d", args.address, args.port)
-    return subprocess.call(command, env=env)
+
+    # The CLI process becomes the Streamlit server, so a signal sent to
+    # `halluscope dashboard` (Ctrl+C, a service manager's SIGTERM) stops the server.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, command, env)
+    return 0  # not reached: execve replaces this process
 
 
 def _parse_label_map(value: str | None) -> dict[str, str | None] | None:

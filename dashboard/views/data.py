@@ -177,6 +177,10 @@ def _label_map() -> tuple[bool, dict[str, str | None] | None]:
         st.dataframe(
             pd.DataFrame({"raw": list(mapping), "label": list(mapping.values())}),
             hide_index=True,
+            column_config={
+                "raw": st.column_config.TextColumn(t("data.column_raw_label")),
+                "label": st.column_config.TextColumn(t("data.axis_label")),
+            },
         )
         return True, mapping
 
@@ -225,7 +229,14 @@ def _show_summary(data: Any, schema: ClassificationSchema) -> None:
         ),
         key=state.DATA_CLASS_CHART,
     )
-    table.dataframe(class_counts, hide_index=True)
+    table.dataframe(
+        class_counts,
+        hide_index=True,
+        column_config={
+            "label": st.column_config.TextColumn(t("data.axis_label")),
+            "rows": st.column_config.NumberColumn(t("data.axis_rows")),
+        },
+    )
 
 
 def main() -> None:

@@ -129,7 +129,7 @@ def _text_panel(context: dict[str, Any], method_names: list[str], seq_len: int) 
         st.html(render_word_colouring(words.pair_words, context["text_pair"], scale=scale))
 
     if attributions.convergence_delta is not None:
-        st.metric(t("inspect.delta"), f"{attributions.convergence_delta:+.4f}")
+        st.metric(t("inspect.delta"), f"{attributions.convergence_delta:+.2e}")
     if attributions.delta_warning:
         st.warning(escape_markdown(attributions.delta_warning))
     if attributions.truncated:

@@ -171,6 +171,25 @@ def _column_config(table: pd.DataFrame) -> dict:
     return {key: value for key, value in config.items() if key in table.columns}
 
 
+# The flag and the prediction come first, so a reviewer sees them without
+# scrolling past the (long) texts.
+LEADING_COLUMNS = (
+    "row_number",
+    "flagged",
+    "flag_score",
+    "flag_reason",
+    "predicted",
+    "gold",
+    "correct",
+    "confidence",
+)
+
+
+def _column_order(table: pd.DataFrame) -> list[str]:
+    leading = [column for column in LEADING_COLUMNS if column in table.columns]
+    return leading + [column for column in table.columns if column not in leading]
+
+
 def main() -> None:
     st.title(t("predict.title"))
     st.caption(t("predict.intro"))
@@ -210,7 +229,13 @@ def main() -> None:
     _show_summary(summary, table)
     filtered = _filters(table)
     st.caption(t("predict.shown", shown=len(filtered), total=len(table)))
-    st.dataframe(filtered, hide_index=True, column_config=_column_config(filtered), height=480)
+    st.dataframe(
+        filtered,
+        hide_index=True,
+        column_config=_column_config(filtered),
+        column_order=_column_order(filtered),
+        height=480,
+    )
     csv_download(
         filtered,
         file_name=f"predictions-{record.run_id}-{source_name}.csv",
