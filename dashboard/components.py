@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.i18n import t
-from dashboard.services import completed_runs, frame_to_csv
+from dashboard.services import completed_runs, frame_to_csv, get_store, save_upload
 from halluscope.runs import RunRecord, RunStore
 
 _INLINE_MARKDOWN = re.compile(r"([\\`*_\[\]<>~$|!{}#])")
@@ -112,3 +113,29 @@ def choose_completed_run(store: RunStore, *, key: str) -> RunRecord | None:
         key=key,
     )
     return by_id[run_id]
+
+
+UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "parquet"]
+
+
+def uploaded_file(
+    *, label: str, hint: str, uploader_key: str, remembered_key: str
+) -> tuple[Path, str] | None:
+    """Show a file uploader and return ``(saved path, display name)`` of the file.
+
+    The upload is saved in the run store's ``uploads`` folder, and the last one is
+    remembered under ``remembered_key``, so it outlives the uploader widget when
+    the user switches pages.
+    """
+    upload = st.file_uploader(label, type=UPLOAD_TYPES, key=uploader_key)
+    if upload is not None:
+        path = save_upload(get_store().home, upload.name, upload.getvalue())
+        st.session_state[remembered_key] = (str(path), upload.name)
+        return path, upload.name
+
+    previous = st.session_state.get(remembered_key)
+    if previous and Path(previous[0]).is_file():
+        st.caption(t("data.previous_upload", name=escape_markdown(previous[1])))
+        return Path(previous[0]), previous[1]
+    st.info(hint)
+    return None

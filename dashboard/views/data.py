@@ -22,15 +22,14 @@ from dashboard.components import (
     ensure_value,
     escape_markdown,
     option_labels,
+    uploaded_file,
 )
 from dashboard.i18n import t
 from dashboard.services import (
     DataSelection,
     demo_data_path,
     file_identity,
-    get_store,
     read_table_cached,
-    save_upload,
 )
 from halluscope.data import (
     FAITHDIAL_BEGIN_LABEL_MAP,
@@ -41,7 +40,6 @@ from halluscope.data import (
 )
 
 SOURCES = ("demo", "upload")
-UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "parquet"]
 LABEL_MAP_PRESETS = ("none", "faithdial", "custom")
 PREVIEW_ROWS = 1_000
 
@@ -66,18 +64,12 @@ def _choose_file() -> tuple[Path, str] | None:
         st.caption(t("data.demo_caption"))
         return path, path.name
 
-    upload = st.file_uploader(t("data.upload"), type=UPLOAD_TYPES, key=state.DATA_UPLOAD)
-    if upload is not None:
-        path = save_upload(get_store().home, upload.name, upload.getvalue())
-        st.session_state[state.UPLOADED_DATA_FILE] = (str(path), upload.name)
-        return path, upload.name
-
-    previous = st.session_state.get(state.UPLOADED_DATA_FILE)
-    if previous and Path(previous[0]).is_file():
-        st.caption(t("data.previous_upload", name=escape_markdown(previous[1])))
-        return Path(previous[0]), previous[1]
-    st.info(t("data.upload_hint"))
-    return None
+    return uploaded_file(
+        label=t("data.upload"),
+        hint=t("data.upload_hint"),
+        uploader_key=state.DATA_UPLOAD,
+        remembered_key=state.UPLOADED_DATA_FILE,
+    )
 
 
 def _show_table(table: Any, display_name: str) -> None:

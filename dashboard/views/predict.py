@@ -20,6 +20,7 @@ from dashboard.components import (
     ensure_value,
     escape_markdown,
     option_labels,
+    uploaded_file,
 )
 from dashboard.i18n import t
 from dashboard.services import (
@@ -27,27 +28,20 @@ from dashboard.services import (
     get_store,
     predictions_cached,
     read_table_cached,
-    save_upload,
 )
 from halluscope.data import DataError, guess_classification_schema
 from halluscope.models import ModelError
 
 SOURCES = ("validation", "upload")
-UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "parquet"]
 
 
 def _uploaded_file() -> tuple[Path, str] | None:
-    upload = st.file_uploader(t("predict.upload"), type=UPLOAD_TYPES, key=state.PREDICT_UPLOAD)
-    if upload is not None:
-        path = save_upload(get_store().home, upload.name, upload.getvalue())
-        st.session_state[state.UPLOADED_PREDICT_FILE] = (str(path), upload.name)
-        return path, upload.name
-    previous = st.session_state.get(state.UPLOADED_PREDICT_FILE)
-    if previous and Path(previous[0]).is_file():
-        st.caption(t("data.previous_upload", name=escape_markdown(previous[1])))
-        return Path(previous[0]), previous[1]
-    st.info(t("predict.upload_hint"))
-    return None
+    return uploaded_file(
+        label=t("predict.upload"),
+        hint=t("predict.upload_hint"),
+        uploader_key=state.PREDICT_UPLOAD,
+        remembered_key=state.UPLOADED_PREDICT_FILE,
+    )
 
 
 def _file_columns(path: Path, display_name: str) -> dict[str, str | None] | None:
