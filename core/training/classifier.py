@@ -24,6 +24,7 @@ from transformers import (
     DataCollatorWithPadding,
     EarlyStoppingCallback,
     PreTrainedTokenizerBase,
+    PrinterCallback,
     Trainer,
     TrainingArguments,
     set_seed,
@@ -242,6 +243,10 @@ def _train(
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
     )
+    # The Trainer prints each log dict on stdout when tqdm is off; stdout is kept
+    # for the CLI's result (one JSON object with --json), and progress goes to
+    # the run's events and the log instead.
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
 
     if progress.cancelled:

@@ -82,6 +82,23 @@ class ProgressEventsCallback(TrainerCallback):
         event_type = "eval" if any(key.startswith("eval_") for key in logs) else "train_step"
         if "train_runtime" in logs:
             event_type = "train_end"
+        if event_type == "eval":
+            logger.info(
+                "Run %s: epoch %.2f, eval loss %.4f, eval accuracy %s.",
+                self.run_id,
+                state.epoch or 0.0,
+                logs.get("eval_loss", float("nan")),
+                logs.get("eval_accuracy", "n/a"),
+            )
+        elif loss is not None:
+            logger.info(
+                "Run %s: step %d of %d, loss %.4f, ETA %s s.",
+                self.run_id,
+                state.global_step,
+                state.max_steps,
+                loss,
+                "?" if eta_s is None else round(eta_s),
+            )
         self.store.append_event(
             self.run_id,
             {

@@ -91,7 +91,9 @@ def test_train_cli_completes_and_prints_json(tiny_model_folder, keyword_csv, tmp
     status = main(args)
 
     assert status == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    stdout_lines = capsys.readouterr().out.strip().splitlines()
+    assert len(stdout_lines) == 1
+    result = json.loads(stdout_lines[0])
     assert result["status"] == "completed"
     assert result["accuracy"] >= 0.9
     assert result["validation_rows"] == 12
