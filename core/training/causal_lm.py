@@ -20,7 +20,6 @@ import inspect
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -65,6 +64,7 @@ from halluscope.runs import RunStore, write_json_atomic
 from halluscope.training.causal_config import CausalLMTrainConfig
 from halluscope.training.classifier import CHECKPOINT_FOLDER, MODEL_FOLDER, file_sha256
 from halluscope.training.events import ProgressEventsCallback, StopSignal
+from halluscope.training.lifecycle import run_with_status
 
 logger = logging.getLogger(__name__)
 
@@ -767,24 +767,7 @@ def run_causal_lm_training(
     ``epochs_run``, ``steps``, row counts and ``trainable_parameters``. The
     per-epoch losses are in ``history.json`` and in the ``eval`` events.
     """
-    store.set_status(run_id, "running", pid=os.getpid())
-    try:
-        metrics, cancelled = _train(store, run_id, config, stop_signal)
-    except BaseException as error:
-        message = str(error) or type(error).__name__
-        if isinstance(error, KeyboardInterrupt):
-            message = "Interrupted."
-        store.append_event(run_id, {"type": "error", "message": message})
-        store.set_status(run_id, "failed", message=message)
-        logger.exception("Run %s failed.", run_id)
-        raise
-
-    if cancelled:
-        store.set_status(run_id, "cancelled", message="Cancelled by the user.")
-    else:
-        store.set_status(run_id, "completed")
-    store.append_event(run_id, {"type": "status", "status": store.get(run_id).status})
-    return metrics
+    return run_with_status(store, run_id, lambda: _train(store, run_id, config, stop_signal))
 
 
 def _training_arguments(config: CausalLMTrainConfig, run_dir: Path) -> TrainingArguments:

@@ -40,6 +40,7 @@ from halluscope.models import load_sequence_classifier, load_tokenizer, resolve_
 from halluscope.runs import RunStore
 from halluscope.training.config import ClassifierTrainConfig
 from halluscope.training.events import ProgressEventsCallback, StopSignal
+from halluscope.training.lifecycle import run_with_status
 from halluscope.training.splits import SPLIT_FILE, save_split
 
 logger = logging.getLogger(__name__)
@@ -126,24 +127,7 @@ def run_classifier_training(
     The run is marked running at the start and completed, cancelled or failed
     at the end. Exceptions are re-raised after the run is marked failed.
     """
-    store.set_status(run_id, "running", pid=os.getpid())
-    try:
-        metrics, cancelled = _train(store, run_id, config, stop_signal)
-    except BaseException as error:
-        message = str(error) or type(error).__name__
-        if isinstance(error, KeyboardInterrupt):
-            message = "Interrupted."
-        store.append_event(run_id, {"type": "error", "message": message})
-        store.set_status(run_id, "failed", message=message)
-        logger.exception("Run %s failed.", run_id)
-        raise
-
-    if cancelled:
-        store.set_status(run_id, "cancelled", message="Cancelled by the user.")
-    else:
-        store.set_status(run_id, "completed")
-    store.append_event(run_id, {"type": "status", "status": store.get(run_id).status})
-    return metrics
+    return run_with_status(store, run_id, lambda: _train(store, run_id, config, stop_signal))
 
 
 def _train(
