@@ -64,7 +64,7 @@ from halluscope.runs import RunStore, write_json_atomic
 from halluscope.training.causal_config import CausalLMTrainConfig
 from halluscope.training.classifier import CHECKPOINT_FOLDER, MODEL_FOLDER, file_sha256
 from halluscope.training.events import ProgressEventsCallback, StopSignal
-from halluscope.training.lifecycle import run_with_status
+from halluscope.training.lifecycle import epoch_training_arguments, run_with_status
 
 logger = logging.getLogger(__name__)
 
@@ -774,34 +774,18 @@ def _training_arguments(config: CausalLMTrainConfig, run_dir: Path) -> TrainingA
     # Weights stay float32. On a CUDA device with bf16 support the forward and
     # backward passes run under bf16 autocast, and the CPU runs float32 throughout.
     # NOTE: the tests run on the CPU only, so the CUDA and bf16 path is untested.
-    use_cuda = torch.cuda.is_available()
-    return TrainingArguments(
-        output_dir=str(run_dir / CHECKPOINT_FOLDER),
+    return epoch_training_arguments(
+        str(run_dir / CHECKPOINT_FOLDER),
         learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
+        epochs=config.epochs,
         max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        batch_size=config.batch_size,
         weight_decay=config.weight_decay,
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a share of all steps
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        save_only_model=True,
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        logging_steps=5,
-        logging_first_step=True,
-        report_to=[],
+        warmup_ratio=config.warmup_ratio,
         seed=config.seed,
-        data_seed=config.seed,
-        use_cpu=not use_cuda,
-        bf16=use_cuda and torch.cuda.is_bf16_supported(),
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        save_only_model=True,
         train_sampling_strategy="group_by_length",
-        dataloader_num_workers=0,
-        disable_tqdm=True,
     )
 
 

@@ -26,7 +26,6 @@ from transformers import (
     PreTrainedTokenizerBase,
     PrinterCallback,
     Trainer,
-    TrainingArguments,
     set_seed,
 )
 
@@ -40,7 +39,7 @@ from halluscope.models import load_sequence_classifier, load_tokenizer, resolve_
 from halluscope.runs import RunStore
 from halluscope.training.config import ClassifierTrainConfig
 from halluscope.training.events import ProgressEventsCallback, StopSignal
-from halluscope.training.lifecycle import run_with_status
+from halluscope.training.lifecycle import epoch_training_arguments, run_with_status
 from halluscope.training.splits import SPLIT_FILE, save_split
 
 logger = logging.getLogger(__name__)
@@ -183,35 +182,18 @@ def _train(
 
     train_dataset, val_dataset = subset(train_idx), subset(val_idx)
 
-    # Training. Evaluation and checkpoints happen once per epoch, and the
-    # checkpoint with the lowest validation loss is restored at the end, with
-    # or without early stopping.
-    use_cuda = torch.cuda.is_available()
-    arguments = TrainingArguments(
-        output_dir=str(run_dir / CHECKPOINT_FOLDER),
+    # Training, keeping the epoch with the lowest validation loss.
+    arguments = epoch_training_arguments(
+        str(run_dir / CHECKPOINT_FOLDER),
         learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
+        epochs=config.epochs,
         max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=max(config.batch_size, 32),
+        batch_size=config.batch_size,
         weight_decay=config.weight_decay,
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a share of all steps
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        logging_steps=5,
-        logging_first_step=True,
-        report_to=[],
+        warmup_ratio=config.warmup_ratio,
         seed=config.seed,
-        data_seed=config.seed,
-        use_cpu=not use_cuda,
-        bf16=use_cuda and torch.cuda.is_bf16_supported(),
-        dataloader_num_workers=0,
+        per_device_eval_batch_size=max(config.batch_size, 32),
         save_only_model=False,
-        disable_tqdm=True,
     )
     progress = ProgressEventsCallback(store, run_id, stop_signal)
     callbacks: list = [progress]
@@ -227,9 +209,8 @@ def _train(
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
     )
-    # The Trainer prints each log dict on stdout when tqdm is off; stdout is kept
-    # for the CLI's result (one JSON object with --json), and progress goes to
-    # the run's events and the log instead.
+    # With tqdm off, the Trainer prints each log dict on stdout. Stdout is kept
+    # for the CLI's result, so progress goes to the run's events and the log.
     trainer.remove_callback(PrinterCallback)
     trainer.train()
 
