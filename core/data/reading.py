@@ -206,10 +206,13 @@ def _check_size(size: int, max_bytes: int, file_name: str) -> None:
 
 
 def _format_size(size: int) -> str:
-    """Format a byte count as ``"250.3 MB"``, or as bytes below 1 MB."""
+    """Format a byte count as ``"250.3 MB (250,300,000 bytes)"``, or as bytes below 1 MB.
+
+    The exact count is kept because a file just over the limit rounds to the limit in MB.
+    """
     if size < 1_000_000:
-        return f"{size} bytes"
-    return f"{size / 1e6:.1f} MB"
+        return f"{size:,} bytes"
+    return f"{size / 1e6:.1f} MB ({size:,} bytes)"
 
 
 def _read_path(path: Path, file_name: str, max_bytes: int) -> bytes:

@@ -24,11 +24,20 @@ from halluscope.detect.generation import (
     create_generation_detectors,
     find_unsupported_words,
 )
+from halluscope.detect.grounding import ContextAttributionDetector, LowLookbackDetector
+from halluscope.detect.trained import (
+    LookbackLensDetector,
+    StackedEnsembleDetector,
+    TokenFeatures,
+    TrainedDetector,
+    load_trained_detector,
+)
 
 __all__ = [
     "DETECTOR_KINDS",
     "ClassificationDetector",
     "ConfidenceDetector",
+    "ContextAttributionDetector",
     "DetectionResult",
     "Detector",
     "DetectorKind",
@@ -36,6 +45,11 @@ __all__ = [
     "GenerationDetector",
     "HighEntropyDetector",
     "LowLogprobDetector",
+    "LookbackLensDetector",
+    "LowLookbackDetector",
+    "StackedEnsembleDetector",
+    "TokenFeatures",
+    "TrainedDetector",
     "UnsupportedWordDetector",
     "available_detectors",
     "checked_items",
@@ -43,5 +57,6 @@ __all__ = [
     "find_unsupported_words",
     "flag_predictions",
     "get_detector",
+    "load_trained_detector",
     "register_detector",
 ]

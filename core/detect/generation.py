@@ -37,9 +37,15 @@ RESPONSE_REDUCES: tuple[ResponseReduce, ...] = ("max", "mean")
 
 
 class GenerationDetector(Detector):
-    """A detector over the tokens of a response of a causal LM."""
+    """A detector over the tokens of a response of a causal LM.
+
+    Attributes:
+        expensive: whether the detector costs much more than one forward
+            pass per response; expensive detectors run only when named.
+    """
 
     kind: ClassVar[DetectorKind] = "generation"
+    expensive: ClassVar[bool] = False
 
     @classmethod
     def for_model(
@@ -94,7 +100,7 @@ def create_generation_detectors(
 
     Args:
         detectors: registered names or ready instances; None means every
-            registered generation detector, sorted by name.
+            registered generation detector that is not ``expensive``, sorted by name.
         model: the causal LM whose responses are analysed.
         tokenizer: its tokenizer.
 
@@ -106,7 +112,7 @@ def create_generation_detectors(
     """
     registered = {cls.name: cls for cls in available_detectors("generation")}
     if detectors is None:
-        detectors = list(registered)
+        detectors = [name for name, cls in registered.items() if not cls.expensive]
     if isinstance(detectors, str):
         raise TypeError("detectors must be a sequence of names; wrap a single name in a list.")
 
@@ -140,20 +146,20 @@ def _check_fraction(name: str, value: float) -> None:
         raise ValueError(f"{name} must lie in [0, 1], got {value}.")
 
 
-def _reduce(scores: np.ndarray, reduce: ResponseReduce) -> float:
+def reduce_token_scores(scores: np.ndarray, reduce: ResponseReduce) -> float:
     if scores.size == 0:
         return 0.0
     value = scores.max() if reduce == "max" else scores.mean()
     return float(np.clip(value, 0.0, 1.0))
 
 
-def _token_text(response: TokenScores, index: int) -> str:
+def token_text(response: TokenScores, index: int) -> str:
     """Return the text under the span of token ``index`` (the whole character for a byte token)."""
     start, end = response.offsets[index]
     return response.text[int(start) : int(end)]
 
 
-def _empty_result(name: str) -> DetectionResult:
+def empty_result(name: str) -> DetectionResult:
     return DetectionResult(
         detector=name,
         score=0.0,
@@ -164,7 +170,7 @@ def _empty_result(name: str) -> DetectionResult:
 
 
 @dataclass(frozen=True)
-class _ThresholdDetector(GenerationDetector):
+class ThresholdDetector(GenerationDetector):
     """Shared settings of detectors that reduce token scores and compare them to a threshold.
 
     Attributes:
@@ -180,18 +186,30 @@ class _ThresholdDetector(GenerationDetector):
         if self.reduce not in RESPONSE_REDUCES:
             raise ValueError(f"reduce must be one of {RESPONSE_REDUCES}, got {self.reduce!r}.")
 
+    def verdict(self, token_scores: np.ndarray, reason: str) -> DetectionResult:
+        """Reduce the token scores to the response score and flag it at ``threshold``."""
+        score = reduce_token_scores(token_scores, self.reduce)
+        return DetectionResult(
+            detector=self.name,
+            score=score,
+            flagged=score >= self.threshold,
+            reason=reason,
+            token_scores=token_scores,
+        )
+
 
 @register_detector
 @dataclass(frozen=True)
-class LowLogprobDetector(_ThresholdDetector):
+class LowLogprobDetector(ThresholdDetector):
     """Flag responses with tokens the model itself found unlikely.
 
     Token score: ``1 - p(token)``, with p from the raw logits. Response score:
     the max (default) or mean of the token scores, flagged at ``threshold``
-    (default 0.9, that is some token has p <= 0.1 under "max").
+    (default 0.4, that is some token has p <= 0.6 under "max").
 
-    NOTE: the default threshold is a starting point, not calibrated on
-    labelled data; a small model gives many correct tokens p < 0.1.
+    NOTE: the default threshold comes from 80 held-out demo questions answered
+    by SmolLM2-135M after the default LoRA fine-tune (F1 0.56 against answers
+    that differ from the reference); other models and data need their own.
     """
 
     name: ClassVar[str] = "low_logprob"
@@ -200,43 +218,36 @@ class LowLogprobDetector(_ThresholdDetector):
         "with improbable tokens."
     )
 
-    threshold: float = 0.9
+    threshold: float = 0.4
 
     def detect(self, response: TokenScores, *, context: str | None = None) -> DetectionResult:
         """Return the verdict on one response; the context is not used."""
         if len(response) == 0:
-            return _empty_result(self.name)
+            return empty_result(self.name)
 
         token_scores = np.clip(1.0 - response.probabilities, 0.0, 1.0).astype(np.float32)
-        score = _reduce(token_scores, self.reduce)
         worst = int(np.argmax(token_scores))
         below = int(np.sum(token_scores >= self.threshold))
         worst_probability = float(response.probabilities[worst])
         reason = (
-            f"least likely token {_token_text(response, worst)!r} has p={worst_probability:.3f}; "
+            f"least likely token {token_text(response, worst)!r} has p={worst_probability:.3f}; "
             f"{below} of {len(response)} tokens have p <= {1.0 - self.threshold:.2f}"
         )
-        return DetectionResult(
-            detector=self.name,
-            score=score,
-            flagged=score >= self.threshold,
-            reason=reason,
-            token_scores=token_scores,
-        )
+        return self.verdict(token_scores, reason)
 
 
 @register_detector
 @dataclass(frozen=True)
-class HighEntropyDetector(_ThresholdDetector):
+class HighEntropyDetector(ThresholdDetector):
     """Flag responses generated where the model's next-token distribution was flat.
 
     Token score: the entropy of the raw next-token distribution divided by
     ``log(vocab_size)``, the entropy of a uniform distribution. Response
-    score: the max (default) or mean, flagged at ``threshold`` (default 0.5,
-    that is about 5.4 nats for a 49152-token vocabulary).
+    score: the max (default) or mean, flagged at ``threshold`` (default 0.1,
+    that is about 1.1 nats for a 49152-token vocabulary).
 
-    NOTE: the default threshold is a starting point, not calibrated on
-    labelled data.
+    NOTE: the default threshold comes from the same 80 demo answers as
+    ``LowLogprobDetector``'s (F1 0.49); other models and data need their own.
     """
 
     name: ClassVar[str] = "high_entropy"
@@ -245,29 +256,22 @@ class HighEntropyDetector(_ThresholdDetector):
         "distribution and flags responses produced under high uncertainty."
     )
 
-    threshold: float = 0.5
+    threshold: float = 0.1
 
     def detect(self, response: TokenScores, *, context: str | None = None) -> DetectionResult:
         """Return the verdict on one response; the context is not used."""
         if len(response) == 0:
-            return _empty_result(self.name)
+            return empty_result(self.name)
 
         token_scores = response.normalized_entropies
-        score = _reduce(token_scores, self.reduce)
         worst = int(np.argmax(token_scores))
         above = int(np.sum(token_scores >= self.threshold))
         reason = (
             f"highest entropy {response.entropies[worst]:.2f} nats "
-            f"({token_scores[worst]:.2f} of the maximum) at {_token_text(response, worst)!r}; "
+            f"({token_scores[worst]:.2f} of the maximum) at {token_text(response, worst)!r}; "
             f"{above} of {len(response)} tokens at or above {self.threshold:.2f}"
         )
-        return DetectionResult(
-            detector=self.name,
-            score=score,
-            flagged=score >= self.threshold,
-            reason=reason,
-            token_scores=token_scores,
-        )
+        return self.verdict(token_scores, reason)
 
 
 # Words that are often capitalised only because they start a sentence.

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from halluscope.explain.sequence import PromptResponseSequence
 from halluscope.inference.encoding import SPECIAL_SEGMENT, encode_example, validate_alignment
 from halluscope.inference.runtime import clamp_max_length, eval_mode, model_device
 
@@ -39,11 +40,14 @@ class AttentionMaps:
         tokens: the token strings, length seq.
         weights: float32 array [num_layers, num_heads, seq, seq]; ``weights[l, h, q, k]``
             is how much query token q attends to key token k. Every row sums to 1.
-        segment_ids: int8 array [seq]: 0 for ``text``, 1 for ``text_pair``, -1 for
-            special tokens.
+        segment_ids: int8 array [seq]: 0 for ``text`` (or a causal LM's context),
+            1 for ``text_pair`` (or the question), 2 for a causal LM's response
+            tokens, -1 for special and template tokens.
         offsets: int64 array [seq, 2] of (start, end) character offsets into the
             text of the token's segment; (0, 0) for special tokens.
         truncated: whether the input was longer than ``max_length`` and was cut.
+        causal: whether the maps come from a causal LM, whose queries attend
+            only to themselves and earlier keys.
     """
 
     tokens: tuple[str, ...]
@@ -51,6 +55,7 @@ class AttentionMaps:
     segment_ids: np.ndarray
     offsets: np.ndarray
     truncated: bool = False
+    causal: bool = False
 
     def __post_init__(self) -> None:
         seq = len(self.tokens)
@@ -73,6 +78,13 @@ class AttentionMaps:
                 f"Every attention row must sum to 1, but one is off by {worst:.4f}. "
                 "Pass softmax-normalised attention probabilities."
             )
+        if self.causal and seq:
+            above = float(np.max(np.abs(np.triu(self.weights, k=1))))
+            if above > _ROW_SUM_TOLERANCE:
+                raise ValueError(
+                    f"Causal attention maps must be zero above the diagonal, but a weight of "
+                    f"{above:.4f} sits there. Check the attention mask passed to the model."
+                )
 
     @property
     def num_layers(self) -> int:
@@ -205,20 +217,73 @@ def extract_attention(
     with eval_mode(model), torch.inference_mode():
         output = model(**example.model_inputs, output_attentions=True)
 
+    return AttentionMaps(
+        tokens=example.tokens,
+        weights=_attention_weights(model, output),
+        segment_ids=example.segment_ids,
+        offsets=example.offsets,
+        truncated=example.truncated,
+    )
+
+
+def output_attentions(model: PreTrainedModel, output: object) -> tuple[torch.Tensor, ...]:
+    """Return the per-layer attention tensors of a model output, [batch, heads, seq, seq] each.
+
+    Raises:
+        AttentionUnavailableError: the output has none, because the model uses
+            a fused attention kernel.
+    """
     attentions = getattr(output, "attentions", None)
     if not attentions or any(layer is None for layer in attentions):
         implementation = getattr(model.config, "_attn_implementation", "unknown")
         raise AttentionUnavailableError(
             f"The model returned no attention weights (attention implementation: "
-            f'{implementation!r}). Load it with attn_implementation="eager", for example '
-            'halluscope.models.load_sequence_classifier(..., attention="eager").'
+            f'{implementation!r}). Load it with attention="eager" (see '
+            "halluscope.models.load_sequence_classifier and load_causal_lm)."
+        )
+    return tuple(attentions)
+
+
+def _attention_weights(model: PreTrainedModel, output: object) -> np.ndarray:
+    """Stack the attention weights of the first batch row: float32 [layers, heads, seq, seq]."""
+    layers = output_attentions(model, output)
+    return torch.stack([layer[0] for layer in layers]).float().cpu().numpy()
+
+
+def teacher_forced_output(model: PreTrainedModel, sequence: PromptResponseSequence) -> object:
+    """Run a causal LM once over a whole unpadded prompt-response sequence, with attentions."""
+    input_ids = sequence.input_ids.to(model_device(model))
+    with eval_mode(model), torch.inference_mode():
+        return model(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            output_attentions=True,
+            use_cache=False,
         )
 
-    weights = torch.stack([layer[0] for layer in attentions]).float().cpu().numpy()
+
+def extract_sequence_attention(
+    model: PreTrainedModel, sequence: PromptResponseSequence
+) -> AttentionMaps:
+    """Return the attention of a causal LM over a prompt and its response, from one pass.
+
+    The sequence is teacher-forced: prompt and response go through the model
+    together, unpadded, so every response token's row shows what the model
+    attended to when it read that token (and predicted the next one).
+
+    Args:
+        model: a causal LM loaded with ``attention="eager"``.
+        sequence: the labelled prompt and response from ``encode_prompt_response``.
+
+    Raises:
+        AttentionUnavailableError: the model uses a fused attention kernel.
+        ValueError: the returned weights are not causal.
+    """
+    output = teacher_forced_output(model, sequence)
     return AttentionMaps(
-        tokens=example.tokens,
-        weights=weights,
-        segment_ids=example.segment_ids,
-        offsets=example.offsets,
-        truncated=example.truncated,
+        tokens=sequence.tokens,
+        weights=_attention_weights(model, output),
+        segment_ids=sequence.segment_ids,
+        offsets=sequence.offsets,
+        causal=True,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -193,5 +194,119 @@ def word_attribution_bar(
         xaxis={"title": {"text": "Attribution score"}},
         yaxis={"title": {"text": "Word"}, "autorange": "reversed", "type": "category"},
         height=max(300, 28 * len(words) + 120),
+    )
+    return figure
+
+
+def _answer_token_labels(tokens: Sequence[str]) -> list[str]:
+    return [html.escape(f"{index}: {token}") for index, token in enumerate(tokens)]
+
+
+def lookback_heatmap(
+    tokens: Sequence[str], ratios: np.ndarray, layer: int | None = None
+) -> go.Figure:
+    """Draw the lookback ratio of every answer token per layer (mean over heads) or per head.
+
+    Args:
+        tokens: the answer tokens, one per row of ``ratios``.
+        ratios: float array [num_tokens, num_layers, num_heads] from ``lookback_ratios``.
+        layer: draw the heads of this layer; None draws every layer's mean over heads.
+    """
+    if ratios.ndim != 3 or ratios.shape[0] != len(tokens):
+        raise ValueError(
+            f"ratios must have shape [{len(tokens)}, layers, heads], got {ratios.shape}."
+        )
+    if layer is None:
+        values = ratios.mean(axis=2).T
+        rows, row_title = range(ratios.shape[1]), "Layer"
+        title = "Lookback ratio per answer token and layer (mean over heads)"
+    else:
+        if not 0 <= layer < ratios.shape[1]:
+            raise IndexError(f"layer must lie in [0, {ratios.shape[1] - 1}], got {layer}.")
+        values = ratios[:, layer, :].T
+        rows, row_title = range(ratios.shape[2]), "Head"
+        title = f"Lookback ratio per answer token and head, layer {layer}"
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=_answer_token_labels(tokens),
+            y=[str(row) for row in rows],
+            zmin=0.0,
+            zmax=1.0,
+            colorscale="RdBu",
+            colorbar={"title": {"text": "Lookback ratio"}},
+            hovertemplate=(
+                f"Token %{{x}}<br>{row_title} %{{y}}<br>Lookback ratio %{{z:.3f}}<extra></extra>"
+            ),
+        )
+    )
+    figure.update_layout(
+        title={"text": title},
+        xaxis={"title": {"text": "Answer token"}, "type": "category"},
+        yaxis={"title": {"text": row_title}, "type": "category", "autorange": "reversed"},
+    )
+    return figure
+
+
+def attention_row_bar(
+    maps: AttentionMaps,
+    query: int,
+    layer: int,
+    head: int | None = None,
+    *,
+    segment_names: Mapping[int, str] | None = None,
+) -> go.Figure:
+    """Draw how much one query token attends to each earlier token, coloured by segment.
+
+    Args:
+        maps: causal attention maps of a prompt and its response.
+        query: the query position (the token before the explained answer token).
+        layer: the layer; ``head`` None averages its heads.
+        segment_names: names of the segment ids for the legend (default: the ids).
+    """
+    matrix = maps.layer_mean(layer) if head is None else maps.head(layer, head)
+    if not 0 <= query < maps.seq_len:
+        raise IndexError(f"query must lie in [0, {maps.seq_len - 1}], got {query}.")
+    keys = np.arange(query + 1)
+    labels = np.array(_escaped_labels(maps))[keys]
+    figure = go.Figure()
+    for segment in sorted(set(maps.segment_ids[keys].tolist())):
+        chosen = keys[maps.segment_ids[keys] == segment]
+        name = (segment_names or {}).get(segment, str(segment))
+        figure.add_trace(
+            go.Bar(
+                x=labels[chosen - keys[0]],
+                y=matrix[query, chosen],
+                name=html.escape(name),
+                hovertemplate="Key %{x}<br>Weight %{y:.3f}<extra></extra>",
+            )
+        )
+    head_text = "mean over heads" if head is None else f"head {head}"
+    figure.update_layout(
+        title={
+            "text": f"Attention of query {html.escape(maps.token_labels()[query])}, "
+            f"layer {layer}, {head_text}"
+        },
+        xaxis={"title": {"text": KEY_AXIS_TITLE}, "type": "category"},
+        yaxis={"title": {"text": "Attention weight"}},
+        barmode="overlay",
+    )
+    return figure
+
+
+def token_score_bar(tokens: Sequence[str], scores: Sequence[float], detector: str) -> go.Figure:
+    """Draw one detector's score of every answer token as bars."""
+    figure = go.Figure(
+        go.Bar(
+            x=_answer_token_labels(tokens),
+            y=list(scores),
+            marker={"color": list(scores), "colorscale": "Oranges", "cmin": 0.0, "cmax": 1.0},
+            hovertemplate="Token %{x}<br>Score %{y:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title={"text": f"{html.escape(detector)} score per answer token"},
+        xaxis={"title": {"text": "Answer token"}, "type": "category"},
+        yaxis={"title": {"text": "Suspicion score"}, "range": [0, 1]},
     )
     return figure

@@ -83,3 +83,76 @@ def render_word_colouring(words: Sequence[Word], text: str, *, scale: float | No
     parts.append(html.escape(text[position:], quote=True))
     parts.append("</div>")
     return "".join(parts)
+
+
+#: Background colour (RGB) of answer tokens with a high suspicion score.
+SUSPICION_RGB = (234, 88, 12)
+
+_SELECTED_STYLE = "outline: 2px solid #111827; outline-offset: 1px;"
+
+
+def render_token_scores(
+    text: str,
+    offsets: Sequence[tuple[int, int]],
+    scores: Sequence[float],
+    tooltips: Sequence[str],
+    *,
+    selected: int | None = None,
+) -> str:
+    """Render ``text`` as HTML with each token's background coloured by a score in [0, 1].
+
+    Tokens that share a character span (the byte tokens of one emoji) are
+    drawn once, with the largest of their scores and the tooltip of the last.
+    Text between tokens is kept, escaped.
+
+    Args:
+        text: the generated answer.
+        offsets: the ``[start, end)`` character span of each token in ``text``.
+        scores: one suspicion score per token; 1 is full colour.
+        tooltips: one hover text per token (shown as the ``title``).
+        selected: index of a token to outline, or None.
+
+    Returns:
+        A ``<div>`` element as a string, safe to embed: all text is escaped.
+
+    Raises:
+        ValueError: the lengths differ, or a span lies outside the text.
+    """
+    if not len(offsets) == len(scores) == len(tooltips):
+        raise ValueError(
+            f"offsets, scores and tooltips must have one entry per token, got {len(offsets)}, "
+            f"{len(scores)} and {len(tooltips)}."
+        )
+
+    spans: dict[tuple[int, int], tuple[float, str, bool]] = {}
+    for index, ((start, end), score, tooltip) in enumerate(
+        zip(offsets, scores, tooltips, strict=True)
+    ):
+        start, end = int(start), int(end)
+        if not 0 <= start <= end <= len(text):
+            raise ValueError(f"Token {index} spans [{start}, {end}), outside the text.")
+        if end == start:
+            continue
+        previous = spans.get((start, end))
+        best = max(float(score), previous[0]) if previous else float(score)
+        spans[(start, end)] = (best, tooltip, index == selected or bool(previous and previous[2]))
+
+    red, green, blue = SUSPICION_RGB
+    parts = [f'<div class="halluscope-tokens" style="{_CONTAINER_STYLE}">']
+    position = 0
+    for (start, end), (score, tooltip, is_selected) in sorted(spans.items()):
+        if start < position:
+            continue  # NOTE: overlapping spans of one rewritten decode are drawn once.
+        parts.append(html.escape(text[position:start], quote=True))
+        alpha = min(max(score, 0.0), 1.0) * _MAX_ALPHA
+        style = f"background-color: rgba({red}, {green}, {blue}, {alpha:.3f}); {_WORD_STYLE}"
+        if is_selected:
+            style += f" {_SELECTED_STYLE}"
+        parts.append(
+            f'<span style="{style}" title="{html.escape(tooltip, quote=True)}">'
+            f"{html.escape(text[start:end], quote=True)}</span>"
+        )
+        position = end
+    parts.append(html.escape(text[position:], quote=True))
+    parts.append("</div>")
+    return "".join(parts)

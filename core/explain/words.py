@@ -176,7 +176,8 @@ class WordAttributions:
         target_label: the explained class name.
         reduce: how token scores were combined per word: "sum", "mean" or "max".
         unassigned_score: total attribution of tokens that cover no word:
-            special tokens ([CLS], [SEP]) and tokens made of whitespace only.
+            special tokens ([CLS], [SEP]), tokens made of whitespace only, and
+            a causal LM's response tokens.
     """
 
     text_words: tuple[Word, ...]
@@ -322,8 +323,9 @@ def aggregate_to_words(
         pair_words, pair_unassigned = _aggregate_segment(attributions, 1, text_pair, reduce)
         unassigned += pair_unassigned
 
-    special = attributions.segment_ids == -1
-    unassigned += float(attributions.scores[special].sum())
+    # Special tokens, and a causal LM's response tokens (segment 2), belong to no word here.
+    outside = ~np.isin(attributions.segment_ids, (0, 1))
+    unassigned += float(attributions.scores[outside].sum())
     return WordAttributions(
         text_words=tuple(text_words),
         pair_words=tuple(pair_words),

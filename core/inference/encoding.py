@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 #: The token segment id of special tokens such as [CLS] and [SEP].
 SPECIAL_SEGMENT = -1
 
+#: The token segment id of the response tokens of a causal LM's prompt-response
+#: sequence, whose context and question tokens have segment ids 0 and 1.
+ANSWER_SEGMENT = 2
+
 # Truncation strategies of ``PreTrainedTokenizerBase.__call__``.
 _NO_TRUNCATION = "do_not_truncate"
 _ONLY_FIRST = "only_first"
@@ -221,8 +225,8 @@ class EncodedExample:
 def validate_alignment(tokens: Sequence[str], segment_ids: np.ndarray, offsets: np.ndarray) -> None:
     """Raise ValueError unless ``segment_ids`` is [seq] and ``offsets`` is [seq, 2] for ``tokens``.
 
-    Segment ids must be -1, 0 or 1, and each offset pair must satisfy
-    0 <= start <= end.
+    Segment ids must be -1, 0, 1 or 2 (``ANSWER_SEGMENT``), and each offset
+    pair must satisfy 0 <= start <= end.
     """
     seq = len(tokens)
     if segment_ids.shape != (seq,):
@@ -233,9 +237,10 @@ def validate_alignment(tokens: Sequence[str], segment_ids: np.ndarray, offsets: 
         raise ValueError(
             f"offsets must have shape ({seq}, 2) for {seq} tokens, got {offsets.shape}."
         )
-    bad_segments = sorted(set(np.unique(segment_ids).tolist()) - {SPECIAL_SEGMENT, 0, 1})
+    allowed = {SPECIAL_SEGMENT, 0, 1, ANSWER_SEGMENT}
+    bad_segments = sorted(set(np.unique(segment_ids).tolist()) - allowed)
     if bad_segments:
-        raise ValueError(f"segment_ids may only contain -1, 0 and 1, found {bad_segments}.")
+        raise ValueError(f"segment_ids may only contain -1, 0, 1 and 2, found {bad_segments}.")
     if seq and (np.any(offsets[:, 0] < 0) or np.any(offsets[:, 1] < offsets[:, 0])):
         raise ValueError("offsets must satisfy 0 <= start <= end for every token.")
 

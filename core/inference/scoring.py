@@ -155,7 +155,7 @@ def word_scores(
     return words
 
 
-def _encode_response(
+def encode_response(
     tokenizer: PreTrainedTokenizerBase, response: str | Sequence[int], row: int
 ) -> tuple[list[int], str, tuple[str, ...], np.ndarray]:
     """Tokenize one response; return its ids, text, token pieces and token offsets."""
@@ -304,7 +304,7 @@ def _encode_rows(
                 f"prompts row {row}: the prompt is empty, so nothing predicts the first "
                 "response token. Pass a prompt of at least one token."
             )
-        response_ids, text, pieces, offsets = _encode_response(tokenizer, response, row)
+        response_ids, text, pieces, offsets = encode_response(tokenizer, response, row)
         if limit is not None and len(prompt_ids) + len(response_ids) > limit:
             raise ValueError(
                 f"row {row}: {len(prompt_ids)} prompt tokens plus {len(response_ids)} response "

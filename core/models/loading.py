@@ -1,6 +1,7 @@
 """Load tokenizers and models from a resolved reference, safely.
 
-Every load passes ``trust_remote_code=False`` and ``use_safetensors=True``.
+Every load passes ``trust_remote_code=False``, and ``use_safetensors=True``
+unless the caller allowed a folder with pickle weights only (``allow_pickle``).
 Models that feed attention maps use ``attn_implementation="eager"``, because
 the fused SDPA and flash kernels return no attention weights.
 """
@@ -42,9 +43,14 @@ def pick_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def load_tokenizer(reference: str, *, allow_hub: bool = False) -> PreTrainedTokenizerBase:
-    """Load the tokenizer of ``reference``, with a pad token set."""
-    resolved = resolve_model(reference, allow_hub=allow_hub)
+def load_tokenizer(
+    reference: str, *, allow_hub: bool = False, allow_pickle: bool = False
+) -> PreTrainedTokenizerBase:
+    """Load the tokenizer of ``reference``, with a pad token set.
+
+    ``allow_pickle`` only lets the reference resolve; tokenizers have no weights.
+    """
+    resolved = resolve_model(reference, allow_hub=allow_hub, allow_pickle=allow_pickle)
     tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=False)
     if tokenizer.pad_token is None:
         # Decoder-only models often ship without a pad token; the EOS token is
@@ -60,14 +66,16 @@ def load_sequence_classifier(
     id2label: dict[int, str] | None = None,
     attention: AttentionKind = "eager",
     allow_hub: bool = False,
+    allow_pickle: bool = False,
     device: torch.device | None = None,
 ) -> PreTrainedModel:
     """Load an encoder with a sequence-classification head.
 
     ``num_labels`` and ``id2label`` are needed when the head is new (a base
     encoder); a fine-tuned run folder already stores them in its config.
+    ``allow_pickle`` accepts a local folder with pickle weights only.
     """
-    resolved = resolve_model(reference, allow_hub=allow_hub)
+    resolved = resolve_model(reference, allow_hub=allow_hub, allow_pickle=allow_pickle)
     kwargs: dict = {}
     if id2label is not None:
         kwargs["id2label"] = {int(k): v for k, v in id2label.items()}
@@ -79,7 +87,7 @@ def load_sequence_classifier(
     model = AutoModelForSequenceClassification.from_pretrained(
         resolved.path,
         trust_remote_code=False,
-        use_safetensors=True,
+        use_safetensors=not resolved.pickle_only,
         attn_implementation=attention,
         **kwargs,
     )
@@ -93,16 +101,20 @@ def load_causal_lm(
     *,
     attention: AttentionKind = "eager",
     allow_hub: bool = False,
+    allow_pickle: bool = False,
     device: torch.device | None = None,
     dtype: torch.dtype | None = None,
 ) -> PreTrainedModel:
-    """Load a causal LM, on ``device`` in ``dtype`` (float32 on the CPU)."""
-    resolved = resolve_model(reference, allow_hub=allow_hub)
+    """Load a causal LM, on ``device`` in ``dtype`` (float32 on the CPU).
+
+    ``allow_pickle`` accepts a local folder with pickle weights only.
+    """
+    resolved = resolve_model(reference, allow_hub=allow_hub, allow_pickle=allow_pickle)
     device = device or pick_device()
     model = AutoModelForCausalLM.from_pretrained(
         resolved.path,
         trust_remote_code=False,
-        use_safetensors=True,
+        use_safetensors=not resolved.pickle_only,
         attn_implementation=attention,
         dtype=dtype or pick_dtype(device),
     )

@@ -43,6 +43,7 @@ class ResolvedModel:
     path: str  # a local folder, or a hub id when ``is_hub`` is true
     family: str | None
     is_hub: bool = False
+    pickle_only: bool = False  # the folder has pickle weights only; loading them was allowed
 
 
 def _package_folder(package: str) -> Path:
@@ -98,14 +99,23 @@ def available_models() -> list[str]:
     return sorted(BUNDLED_MODELS)
 
 
-def resolve_model(reference: str, *, allow_hub: bool = False) -> ResolvedModel:
+def resolve_model(
+    reference: str, *, allow_hub: bool = False, allow_pickle: bool = False
+) -> ResolvedModel:
     """Resolve ``reference`` to a local folder or, if allowed, a hub id.
+
+    Args:
+        reference: A bundled name, a local folder or ``hub:ORG/NAME``.
+        allow_hub: Allow a ``hub:`` reference (it may download).
+        allow_pickle: Accept a local folder whose weights are only pickle files
+            (``*.bin``). Off by default, because unpickling can run code.
 
     Raises:
         ModelNotFoundError: the name is unknown, the folder does not exist, or a
             hub id was given without ``allow_hub``. The message lists the
             bundled names.
-        UnsafeModelError: the folder contains only pickle weights.
+        UnsafeModelError: the folder contains only pickle weights and
+            ``allow_pickle`` is False, or it needs custom model code.
     """
     reference = reference.strip()
     if reference in BUNDLED_MODELS:
@@ -125,8 +135,8 @@ def resolve_model(reference: str, *, allow_hub: bool = False) -> ResolvedModel:
 
     folder = Path(reference).expanduser()
     if folder.is_dir():
-        check_local_folder(folder)
-        return ResolvedModel(reference, str(folder.resolve()), None)
+        pickle_only = check_local_folder(folder, allow_pickle=allow_pickle)
+        return ResolvedModel(reference, str(folder.resolve()), None, pickle_only=pickle_only)
 
     raise ModelNotFoundError(
         f"Unknown model '{reference}'. Use a bundled model "
@@ -135,28 +145,77 @@ def resolve_model(reference: str, *, allow_hub: bool = False) -> ResolvedModel:
     )
 
 
-def check_local_folder(folder: Path) -> None:
-    """Check that ``folder`` contains a config and safetensors weights.
+def check_local_folder(folder: Path, *, allow_pickle: bool = False) -> bool:
+    """Check that ``folder`` contains a config and weights that load without running code.
 
     Pickle weights (``pytorch_model.bin``) can run arbitrary code when loaded,
-    so a folder that has only those is rejected.
+    so a folder that has only those is rejected unless ``allow_pickle`` is set.
+    A config that names custom model code (``auto_map``) for an architecture
+    that transformers does not know is rejected, because loading it would run
+    Python code shipped with the model.
+
+    Returns:
+        True when the folder has pickle weights only (and ``allow_pickle`` is set).
     """
-    if not (folder / "config.json").is_file():
+    config_path = folder / "config.json"
+    if not config_path.is_file():
         raise ModelNotFoundError(
             f"The folder '{folder}' has no config.json, so it is not a Hugging Face model "
             "folder. Point to the folder that contains config.json and the weights."
         )
+    _reject_custom_code(folder, config_path)
+
     has_safetensors = any(folder.glob("*.safetensors"))
     has_adapter = (folder / "adapter_config.json").is_file()
-    if not has_safetensors and not has_adapter:
-        pickles = sorted(p.name for p in folder.glob("*.bin"))
-        if pickles:
-            raise UnsafeModelError(
-                f"The folder '{folder}' contains only pickle weights ({', '.join(pickles)}), "
-                "which can run arbitrary code when loaded. Convert them to safetensors "
-                "with a trusted tool first."
-            )
+    if has_safetensors or has_adapter:
+        return False
+    pickles = sorted(p.name for p in folder.glob("*.bin"))
+    if not pickles:
         raise ModelNotFoundError(
             f"The folder '{folder}' has no *.safetensors weights. "
             "Save the model with `save_pretrained(..., safe_serialization=True)`."
         )
+    if not allow_pickle:
+        raise UnsafeModelError(
+            f"The folder '{folder}' contains only pickle weights ({', '.join(pickles)}), "
+            "which can run arbitrary code when loaded. Convert them to safetensors "
+            "with a trusted tool first, or pass --allow-pickle if you trust the folder."
+        )
+    logger.warning(
+        "Loading pickle weights %s from %s because pickle loading was allowed.",
+        ", ".join(pickles),
+        folder,
+    )
+    return True
+
+
+def _reject_custom_code(folder: Path, config_path: Path) -> None:
+    """Raise UnsafeModelError when the config needs model code shipped in the folder."""
+    import json
+
+    from transformers import CONFIG_MAPPING
+
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelNotFoundError(
+            f"The config.json in '{folder}' could not be read ({error}). "
+            "Save the model again with `save_pretrained`."
+        ) from error
+    if not isinstance(config, dict) or "auto_map" not in config:
+        return
+    model_type = config.get("model_type")
+    if model_type in CONFIG_MAPPING:
+        logger.warning(
+            "The config in %s names custom code (auto_map); it is ignored and the built-in "
+            "%s classes are used, because remote code is never run.",
+            folder,
+            model_type,
+        )
+        return
+    raise UnsafeModelError(
+        f"The model in '{folder}' needs custom code (auto_map in config.json, model_type "
+        f"{model_type!r}), and halluscope never runs code shipped with a model "
+        "(trust_remote_code stays off). Use a model of an architecture that transformers "
+        "includes."
+    )

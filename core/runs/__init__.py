@@ -1,5 +1,14 @@
 """The run store: a SQLite index plus one folder per run."""
 
+from halluscope.runs.reviews import (
+    VERDICTS,
+    ReviewMark,
+    clear_mark,
+    get_mark,
+    list_marks,
+    marks_frame,
+    set_mark,
+)
 from halluscope.runs.store import (
     ACTIVE_STATUSES,
     STATUSES,
@@ -14,10 +23,17 @@ from halluscope.runs.store import (
 __all__ = [
     "ACTIVE_STATUSES",
     "STATUSES",
+    "VERDICTS",
+    "ReviewMark",
     "RunNotFoundError",
     "RunRecord",
     "RunStore",
+    "clear_mark",
+    "get_mark",
+    "list_marks",
+    "marks_frame",
     "process_is_alive",
+    "set_mark",
     "validate_run_id",
     "write_json_atomic",
 ]

@@ -338,6 +338,11 @@ class RunStore:
             self.set_status(run_id, "cancelled", message="Cancelled before it started.")
         logger.info("Cancel requested for run %s.", run_id)
 
+    def clear_cancel(self, run_id: str) -> None:
+        """Remove a pending cancel request of ``run_id``, so that a resumed worker keeps going."""
+        with contextlib.suppress(FileNotFoundError):
+            self._file(run_id, "cancel.requested").unlink()
+
     def cancel_requested(self, run_id: str) -> bool:
         """Return whether a cancel was requested for ``run_id``."""
         return self._file(run_id, "cancel.requested").exists()
@@ -359,7 +364,8 @@ class RunStore:
                 record.run_id,
                 "failed",
                 message="The training process stopped unexpectedly (it was killed or crashed). "
-                "See the run's log.txt for details.",
+                "See the run's log.txt for details. A classification run that saved a "
+                f"checkpoint continues with `halluscope train --resume {record.run_id}`.",
             )
             reaped.append(record.run_id)
         return reaped

@@ -9,10 +9,8 @@ from halluscope.training.causal_lm import (
     GenerationSplit,
     completion_token_nll,
     encode_example,
-    format_user_message,
     load_generation_split,
     load_run_causal_lm,
-    render_prompt,
     run_causal_lm_training,
     save_run_model,
 )
@@ -22,6 +20,7 @@ from halluscope.training.classifier import (
     run_classifier_training,
 )
 from halluscope.training.config import ClassifierTrainConfig
+from halluscope.training.dynamics import TrainingDynamics, load_dynamics
 from halluscope.training.events import NonFiniteLossError, StopSignal
 from halluscope.training.splits import SplitExamples, load_validation_split
 
@@ -37,14 +36,14 @@ __all__ = [
     "NonFiniteLossError",
     "SplitExamples",
     "StopSignal",
+    "TrainingDynamics",
     "classification_metrics",
     "completion_token_nll",
     "encode_example",
-    "format_user_message",
+    "load_dynamics",
     "load_generation_split",
     "load_run_causal_lm",
     "load_validation_split",
-    "render_prompt",
     "run_causal_lm_training",
     "run_classifier_training",
     "save_run_model",

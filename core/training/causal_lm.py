@@ -8,10 +8,11 @@ metrics and status in the run store. A run that fails or is cancelled is
 marked so, and it never stays "running".
 
 Each example is the chat template rendered once over two messages: the user
-message (context and prompt, see ``format_user_message``) and the assistant
-message (the answer). The loss covers only the answer tokens and the
-end-of-turn token that follows them, so the model learns to answer and to
-stop, not to repeat the prompt.
+message (context and prompt, see ``halluscope.inference.build_messages``) and
+the assistant message (the answer). Generation renders its prompt with the
+same function, so a fine-tuned model gets the format it was trained on. The
+loss covers only the answer tokens and the end-of-turn token that follows
+them, so the model learns to answer and to stop, not to repeat the prompt.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ from halluscope.data import (
     prepare_generation,
     read_table,
 )
+from halluscope.inference.prompting import (
+    build_messages,
+    encode_prompt,
+    has_chat_template,
+    render_prompt,
+)
 from halluscope.models import (
     ModelNotFoundError,
     load_causal_lm,
@@ -80,40 +87,8 @@ BASE_MODEL_FILE = "base_model.json"
 GENERATION_SPLIT_FILE = "generation_split.json"
 """File in the run folder with the validation examples and the train row numbers."""
 
-CONTEXT_TEMPLATE = "Context: {context}\n\nQuestion: {prompt}"
-"""User message for a row with a context. A row without one sends the prompt alone."""
-
-FALLBACK_ANSWER_CUE = "\nAnswer:"
-"""Text after the user message for a tokenizer without a chat template."""
-
 
 # Prompt format and encoding
-
-
-def format_user_message(prompt: str, context: str | None = None) -> str:
-    """Join a context and a prompt into the user message of the chat template.
-
-    Generation must build its prompt with this function (and the same chat
-    template), or the fine-tuned model receives a format it was not trained on.
-    """
-    if context:
-        return CONTEXT_TEMPLATE.format(context=context, prompt=prompt)
-    return prompt
-
-
-def render_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str, context: str | None) -> str:
-    """Return the prompt text that precedes the generated answer, generation cue included.
-
-    With a chat template this is the template over one user message with
-    ``add_generation_prompt=True``. Without one it is the user message followed
-    by ``FALLBACK_ANSWER_CUE``.
-    """
-    user_message = format_user_message(prompt, context)
-    if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": user_message}], tokenize=False, add_generation_prompt=True
-        )
-    return user_message + FALLBACK_ANSWER_CUE
 
 
 def _render_completion(
@@ -124,13 +99,10 @@ def _render_completion(
     answer: str,
 ) -> str:
     """Return the text after the prompt: the answer and its end-of-turn token."""
-    if not tokenizer.chat_template:
+    if not has_chat_template(tokenizer):
         return " " + answer + (tokenizer.eos_token or "")
 
-    messages = [
-        {"role": "user", "content": format_user_message(prompt, context)},
-        {"role": "assistant", "content": answer},
-    ]
+    messages = [*build_messages(prompt, context), {"role": "assistant", "content": answer}]
     full_text = tokenizer.apply_chat_template(messages, tokenize=False)
     if not full_text.startswith(prompt_text):
         raise ValueError(
@@ -169,13 +141,6 @@ class EncodedExample:
                 f"prompt_length {self.prompt_length} must leave at least one completion token "
                 f"in {len(self.input_ids)} tokens."
             )
-
-
-def _tokenize_prompt(tokenizer: PreTrainedTokenizerBase, prompt_text: str) -> list[int]:
-    # A chat template writes its own BOS token, so the tokenizer must not add a
-    # second one. Without a template the tokenizer's own convention applies.
-    add_special = not tokenizer.chat_template
-    return tokenizer(prompt_text, add_special_tokens=add_special)["input_ids"]
 
 
 def _completion_ids(tokenizer: PreTrainedTokenizerBase, completion_text: str) -> list[int]:
@@ -230,11 +195,12 @@ def encode_example(
         The example, or None when it cannot fit even with the whole context cut.
     """
     answer = answer.strip()
+    context = context or None
     prompt_text = render_prompt(tokenizer, prompt, context)
     completion = _completion_ids(
         tokenizer, _render_completion(tokenizer, prompt_text, prompt, context, answer)
     )
-    prompt_ids = _tokenize_prompt(tokenizer, prompt_text)
+    prompt_ids = encode_prompt(tokenizer, prompt_text)
     truncated = False
 
     overflow = len(prompt_ids) + len(completion) - max_length
@@ -246,7 +212,9 @@ def encode_example(
         while overflow > 0:
             if cut > token_count:
                 return None
-            prompt_ids = _tokenize_prompt(tokenizer, render_prompt(tokenizer, prompt, suffix(cut)))
+            prompt_ids = encode_prompt(
+                tokenizer, render_prompt(tokenizer, prompt, suffix(cut) or None)
+            )
             overflow = len(prompt_ids) + len(completion) - max_length
             # Re-tokenizing the joined text can merge tokens differently, so the
             # cut grows by what still overflows rather than being computed once.

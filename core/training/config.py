@@ -28,11 +28,22 @@ class ClassifierTrainConfig:
         max_length: Maximum tokens per example; longer contexts are truncated
             from the end of the first segment, the claim is kept whole.
         early_stopping_patience: Epochs without a lower validation loss before
-            training stops; None turns early stopping off. Either way the epoch
-            with the lowest validation loss is the one kept.
+            training stops; None turns early stopping off. The epoch kept
+            is set by ``keep_best_epoch``.
         warmup_ratio: Share of steps with a linear learning-rate warm-up.
         max_steps: Stop after this many optimisation steps (-1: no limit).
         allow_hub: Allow a ``hub:`` model to be downloaded.
+        label_smoothing: Share of the target probability spread evenly over
+            all classes in the training loss, in [0, 1); 0 turns it off.
+        dropout: Dropout probability of the hidden layers, attention and head,
+            in [0, 1); None keeps the model's own.
+        drop_label_issues: Before training, rank the training rows with
+            ``halluscope.training.label_errors`` and leave out the ones marked
+            as likely label errors.
+        record_dynamics: Predict on the training split at every epoch end and
+            store the training dynamics (``dynamics.json``) for the data map.
+        keep_best_epoch: Keep the epoch with the lowest validation loss (the
+            default); False keeps the last epoch, as an unregularised run would.
     """
 
     model: str
@@ -52,6 +63,11 @@ class ClassifierTrainConfig:
     warmup_ratio: float = 0.1
     max_steps: int = -1
     allow_hub: bool = False
+    label_smoothing: float = 0.0
+    dropout: float | None = None
+    drop_label_issues: bool = False
+    record_dynamics: bool = True
+    keep_best_epoch: bool = True
     kind: str = field(default="classification", init=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +79,11 @@ class ClassifierTrainConfig:
             (self.weight_decay >= 0, "weight_decay must not be negative"),
             (16 <= self.max_length <= 8192, "max_length must be between 16 and 8192 tokens"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (
+                self.dropout is None or 0 <= self.dropout < 1,
+                "dropout must be in [0, 1) (or None to keep the model's own)",
+            ),
             (
                 self.early_stopping_patience is None or self.early_stopping_patience >= 1,
                 "early_stopping_patience must be at least 1 (or None to turn it off)",

@@ -19,6 +19,14 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+class CheckpointSaveError(OSError):
+    """Saving a checkpoint failed because the disk is full; the earlier checkpoints are kept."""
+
+
+class ResumeError(ValueError):
+    """A run cannot be resumed: it has no complete checkpoint, or its data file changed."""
+
+
 class StopSignal:
     """Turns SIGTERM and SIGINT into a flag that the training loop polls.
 
@@ -70,9 +78,17 @@ class ProgressEventsCallback(TrainerCallback):
         logs = dict(logs or {})
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(loss):
+            # The logged loss is the mean since the previous log, so the first
+            # non-finite step lies in that window.
+            first_step = max(state.global_step - args.logging_steps + 1, 1)
+            window = (
+                f"step {state.global_step}"
+                if first_step >= state.global_step
+                else f"steps {first_step} to {state.global_step}"
+            )
             raise NonFiniteLossError(
-                f"The training loss became {loss} at step {state.global_step}. "
-                "Lower the learning rate, check the labels for invalid values, "
+                f"The training loss became {loss} in {window} (epoch {state.epoch or 0.0:.2f}). "
+                "Lower the learning rate, check the labels and texts for invalid values, "
                 "or shorten max_length."
             )
 

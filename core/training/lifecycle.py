@@ -11,6 +11,7 @@ import torch
 from transformers import TrainingArguments
 
 from halluscope.runs import RunStore
+from halluscope.runs.provenance import record_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -21,12 +22,17 @@ TrainFunction = Callable[[], tuple[dict[str, Any], bool]]
 def run_with_status(store: RunStore, run_id: str, train: TrainFunction) -> dict[str, Any]:
     """Run ``train`` for ``run_id`` and record the outcome in the run store.
 
-    The run is marked running (with this process's pid) before ``train``
-    starts, and completed or cancelled after it returns. If it raises, the
+    The run is marked running (with this process's pid) and its
+    ``provenance.json`` is written before ``train`` starts. The run is marked
+    completed or cancelled after ``train`` returns. If it raises, the
     error becomes the run's message, the run is marked failed and the
     exception is re-raised, so no run stays "running".
     """
     store.set_status(run_id, "running", pid=os.getpid())
+    try:
+        record_provenance(store, run_id)
+    except OSError as error:  # provenance is a record, never a reason to stop the run
+        logger.warning("Run %s: could not write provenance.json: %s", run_id, error)
     try:
         metrics, cancelled = train()
     except BaseException as error:
@@ -83,6 +89,9 @@ def epoch_training_arguments(
         "greater_is_better": False,
         "logging_steps": 5,
         "logging_first_step": True,
+        # The Trainer's default replaces a NaN step loss with the running mean
+        # in its logs, which would hide a diverging run from the NaN check.
+        "logging_nan_inf_filter": False,
         "report_to": [],
         "seed": seed,
         "data_seed": seed,

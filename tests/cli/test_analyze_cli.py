@@ -4,32 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from transformers import LlamaConfig, LlamaForCausalLM
-
 from halluscope.cli import main
-from halluscope.models import load_tokenizer
 
 
-@pytest.fixture
-def tiny_llama_folder(tmp_path):
-    tokenizer = load_tokenizer("smollm2-135m")
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-    )
-    folder = tmp_path / "tiny-llama"
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def test_analyze_writes_word_scores(tiny_llama_folder, tmp_path, capsys):
+def test_analyze_writes_word_scores(tiny_llama_dir, tmp_path, capsys):
     rows = [
         {
             "source": "the bridge over the river has 12 arches and was opened in may .",
@@ -46,9 +24,7 @@ def test_analyze_writes_word_scores(tiny_llama_folder, tmp_path, capsys):
     data.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
     output = tmp_path / "scores.jsonl"
 
-    status = main(
-        ["analyze", str(data), "--model", str(tiny_llama_folder), "-o", str(output)]
-    )
+    status = main(["analyze", str(data), "--model", str(tiny_llama_dir), "-o", str(output)])
 
     assert status == 0
     results = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]

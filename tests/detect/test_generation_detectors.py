@@ -164,7 +164,7 @@ def test_find_unsupported_span_points_at_item():
 def test_low_logprob_token_scores(tokenizer):
     response = _response(tokenizer, "Paris is old", logprobs=np.log([0.5, 0.05, 0.8]))
 
-    result = LowLogprobDetector().detect(response)
+    result = LowLogprobDetector(threshold=0.9).detect(response)
 
     np.testing.assert_allclose(result.token_scores, [0.5, 0.95, 0.2], atol=1e-6)
     assert result.score == pytest.approx(0.95, abs=1e-6)
@@ -172,10 +172,20 @@ def test_low_logprob_token_scores(tokenizer):
     assert result.reason == "least likely token ' is' has p=0.050; 1 of 3 tokens have p <= 0.10"
 
 
+def test_low_logprob_default_threshold(tokenizer):
+    response = _response(tokenizer, "Paris is old", logprobs=np.log([0.7, 0.65, 0.8]))
+
+    result = LowLogprobDetector().detect(response)
+
+    assert result.score == pytest.approx(0.35, abs=1e-6)
+    assert not result.flagged
+    assert result.reason.endswith("0 of 3 tokens have p <= 0.60")
+
+
 def test_low_logprob_mean_not_flagged(tokenizer):
     response = _response(tokenizer, "Paris is old", logprobs=np.log([0.5, 0.05, 0.8]))
 
-    result = LowLogprobDetector(reduce="mean").detect(response)
+    result = LowLogprobDetector(threshold=0.9, reduce="mean").detect(response)
 
     assert result.score == pytest.approx(0.55, abs=1e-6)
     assert not result.flagged
@@ -208,6 +218,7 @@ def test_high_entropy_low_not_flagged(tokenizer):
     result = HighEntropyDetector().detect(response)
 
     assert result.score == pytest.approx(0.5 / math.log(VOCAB_SIZE), abs=1e-6)
+    assert result.score < HighEntropyDetector().threshold
     assert not result.flagged
 
 
@@ -244,7 +255,22 @@ def test_detect_batch_pairs_contexts(tokenizer):
 def test_registry_lists_generation_detectors():
     names = [cls.name for cls in available_detectors("generation")]
 
-    assert names == ["high_entropy", "low_logprob", "unsupported_word"]
+    assert names == [
+        "high_entropy",
+        "lookback_lens",
+        "low_context_attribution",
+        "low_logprob",
+        "low_lookback",
+        "stacked_ensemble",
+        "unsupported_word",
+    ]
+
+
+def test_default_detectors_skip_expensive():
+    detectors = create_generation_detectors(None, model=None, tokenizer=None)
+
+    names = [detector.name for detector in detectors]
+    assert names == ["high_entropy", "low_logprob", "low_lookback", "unsupported_word"]
 
 
 def test_get_detector_passes_threshold():
@@ -262,16 +288,6 @@ def test_create_detectors_from_names():
     assert [type(detector) for detector in detectors] == [
         UnsupportedWordDetector,
         LowLogprobDetector,
-    ]
-
-
-def test_create_detectors_default_is_all():
-    detectors = create_generation_detectors(None, model=None, tokenizer=None)
-
-    assert [detector.name for detector in detectors] == [
-        "high_entropy",
-        "low_logprob",
-        "unsupported_word",
     ]
 
 

@@ -47,7 +47,7 @@ def test_attention_segments_and_offsets(tiny_classifier, tokenizer):
 
 
 def test_attention_sdpa_model_raises(sdpa_classifier, tokenizer):
-    with pytest.raises(AttentionUnavailableError, match='attn_implementation="eager"'):
+    with pytest.raises(AttentionUnavailableError, match='attention="eager"'):
         extract_attention(sdpa_classifier, tokenizer, CONTEXT, CLAIM)
 
 

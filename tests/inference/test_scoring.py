@@ -55,6 +55,7 @@ def tiny_llama(chat_tokenizer):
         bos_token_id=1,
         eos_token_id=2,
         pad_token_id=2,
+        attn_implementation="eager",  # the low_lookback detector reads attention weights
     )
     return LlamaForCausalLM(config).eval()
 
@@ -72,6 +73,7 @@ def tiny_gpt2(plain_tokenizer):
         bos_token_id=1,
         eos_token_id=2,
         pad_token_id=2,
+        attn_implementation="eager",
     )
     return GPT2LMHeadModel(config).eval()
 
@@ -258,7 +260,12 @@ def test_analyze_records_xsum_rows(tiny_llama, chat_tokenizer):
     assert SUMMARY_INSTRUCTION in first["prompt"]
     assert first["response"] == rows[0]["summary"]
     assert [word["word"] for word in first["words"]] == rows[0]["words"]
-    assert set(first["detectors"]) == {"low_logprob", "high_entropy", "unsupported_word"}
+    assert set(first["detectors"]) == {
+        "low_logprob",
+        "high_entropy",
+        "low_lookback",
+        "unsupported_word",
+    }
     assert first["fields"] == {
         "id": "row-0",
         "words": rows[0]["words"],

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
+from halluscope.inference import render_prompt
 from halluscope.models import load_tokenizer
 from halluscope.runs import RunStore
 from halluscope.training import (
@@ -21,7 +22,6 @@ from halluscope.training import (
     encode_example,
     load_generation_split,
     load_run_causal_lm,
-    render_prompt,
     run_causal_lm_training,
     save_run_model,
 )
@@ -33,29 +33,6 @@ COLOURS = ("red", "blue", "green", "black", "white")
 @pytest.fixture(scope="module")
 def tokenizer():
     return load_tokenizer("smollm2-135m")
-
-
-@pytest.fixture(scope="module")
-def tiny_model_folder(tmp_path_factory, tokenizer):
-    """A 2-layer random Llama with the SmolLM2 vocabulary and chat template, as safetensors."""
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    folder = tmp_path_factory.mktemp("models") / "tiny-llama"
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture
@@ -214,8 +191,8 @@ def test_encode_returns_none_when_answer_too_long(tokenizer):
     assert example is None
 
 
-def test_completion_nll_matches_full_logits(tiny_model_folder, tokenizer):
-    model = LlamaForCausalLM.from_pretrained(tiny_model_folder, attn_implementation="eager")
+def test_completion_nll_matches_full_logits(tiny_llama_dir, tokenizer):
+    model = LlamaForCausalLM.from_pretrained(tiny_llama_dir, attn_implementation="eager")
     examples = [
         encode_example(tokenizer, "What colour?", "red", "It is red.", 64),
         encode_example(tokenizer, "Who?", "Ann Berg", "Ann Berg wrote it in 1901.", 64),
@@ -242,9 +219,9 @@ def test_completion_nll_matches_full_logits(tiny_model_folder, tokenizer):
 # Saving and loading
 
 
-def test_adapter_round_trip_logits(tiny_model_folder, tokenizer, tmp_path):
+def test_adapter_round_trip_logits(tiny_llama_dir, tokenizer, tmp_path):
     torch.manual_seed(1)
-    base = LlamaForCausalLM.from_pretrained(tiny_model_folder, attn_implementation="eager")
+    base = LlamaForCausalLM.from_pretrained(tiny_llama_dir, attn_implementation="eager")
     model = get_peft_model(
         base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=["q_proj"])
     )
@@ -255,9 +232,9 @@ def test_adapter_round_trip_logits(tiny_model_folder, tokenizer, tmp_path):
     input_ids = torch.tensor([tokenizer("The car is red.")["input_ids"]])
     with torch.no_grad():
         before = model(input_ids=input_ids).logits
-    config = make_config(tiny_model_folder, "d.csv", lora_rank=4, lora_target_modules=("q_proj",))
+    config = make_config(tiny_llama_dir, "d.csv", lora_rank=4, lora_target_modules=("q_proj",))
 
-    save_run_model(model, tokenizer, tmp_path, config, str(tiny_model_folder))
+    save_run_model(model, tokenizer, tmp_path, config, str(tiny_llama_dir))
     reloaded, reloaded_tokenizer = load_run_causal_lm(tmp_path, device=torch.device("cpu"))
     merged, _ = load_run_causal_lm(tmp_path, device=torch.device("cpu"), merge_adapter=True)
     with torch.no_grad():
@@ -267,13 +244,13 @@ def test_adapter_round_trip_logits(tiny_model_folder, tokenizer, tmp_path):
     assert (tmp_path / "model" / "adapter_model.safetensors").is_file()
     assert json.loads((tmp_path / "model" / "base_model.json").read_text())["method"] == "lora"
     assert reloaded_tokenizer.chat_template == tokenizer.chat_template
-    assert not torch.allclose(before, base_logits(tiny_model_folder, input_ids))
+    assert not torch.allclose(before, base_logits(tiny_llama_dir, input_ids))
     assert torch.equal(after, before)
     torch.testing.assert_close(after_merge, before, rtol=1e-5, atol=1e-5)
 
 
-def test_merged_save_writes_full_weights(tiny_model_folder, tokenizer, tmp_path):
-    base = LlamaForCausalLM.from_pretrained(tiny_model_folder, attn_implementation="eager")
+def test_merged_save_writes_full_weights(tiny_llama_dir, tokenizer, tmp_path):
+    base = LlamaForCausalLM.from_pretrained(tiny_llama_dir, attn_implementation="eager")
     model = get_peft_model(
         base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=["v_proj"])
     )
@@ -284,9 +261,9 @@ def test_merged_save_writes_full_weights(tiny_model_folder, tokenizer, tmp_path)
     input_ids = torch.tensor([tokenizer("Ann Berg wrote it.")["input_ids"]])
     with torch.no_grad():
         before = model(input_ids=input_ids).logits
-    config = make_config(tiny_model_folder, "d.csv", merge=True, lora_target_modules=("v_proj",))
+    config = make_config(tiny_llama_dir, "d.csv", merge=True, lora_target_modules=("v_proj",))
 
-    save_run_model(model, tokenizer, tmp_path, config, str(tiny_model_folder))
+    save_run_model(model, tokenizer, tmp_path, config, str(tiny_llama_dir))
     reloaded, _ = load_run_causal_lm(tmp_path, device=torch.device("cpu"))
     with torch.no_grad():
         after = reloaded(input_ids=input_ids).logits
@@ -300,8 +277,8 @@ def test_merged_save_writes_full_weights(tiny_model_folder, tokenizer, tmp_path)
 # Runs through the run store
 
 
-def test_lora_run_completes(tiny_model_folder, colour_qa, tmp_path, tokenizer):
-    config = make_config(tiny_model_folder, colour_qa)
+def test_lora_run_completes(tiny_llama_dir, colour_qa, tmp_path, tokenizer):
+    config = make_config(tiny_llama_dir, colour_qa)
     store, run_id = start_run(tmp_path / "home", config)
 
     metrics = run_causal_lm_training(store, run_id, config)
@@ -334,13 +311,11 @@ def test_lora_run_completes(tiny_model_folder, colour_qa, tmp_path, tokenizer):
     with torch.no_grad():
         logits = model(input_ids=input_ids).logits
     assert torch.isfinite(logits).all()
-    assert not torch.allclose(logits, base_logits(tiny_model_folder, input_ids))
+    assert not torch.allclose(logits, base_logits(tiny_llama_dir, input_ids))
 
 
-def test_full_run_learns_answers(tiny_model_folder, colour_qa, tmp_path):
-    config = make_config(
-        tiny_model_folder, colour_qa, method="full", epochs=3.0, learning_rate=1e-2
-    )
+def test_full_run_learns_answers(tiny_llama_dir, colour_qa, tmp_path):
+    config = make_config(tiny_llama_dir, colour_qa, method="full", epochs=3.0, learning_rate=1e-2)
     store, run_id = start_run(tmp_path / "home", config)
 
     metrics = run_causal_lm_training(store, run_id, config)
@@ -356,7 +331,7 @@ def test_full_run_learns_answers(tiny_model_folder, colour_qa, tmp_path):
     assert isinstance(model, LlamaForCausalLM)
 
 
-def test_run_skips_blank_and_too_long_rows(tiny_model_folder, tmp_path):
+def test_run_skips_blank_and_too_long_rows(tiny_llama_dir, tmp_path):
     rows = [
         {"question": f"Colour of item {i}?", "answer": COLOURS[i % 5], "context": f"Item {i}."}
         for i in range(12)
@@ -365,7 +340,7 @@ def test_run_skips_blank_and_too_long_rows(tiny_model_folder, tmp_path):
     rows[5]["answer"] = " ".join(["long"] * 150)
     path = tmp_path / "rows.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    config = make_config(tiny_model_folder, path, max_steps=1)
+    config = make_config(tiny_llama_dir, path, max_steps=1)
     store, run_id = start_run(tmp_path / "home", config)
 
     metrics = run_causal_lm_training(store, run_id, config)
@@ -379,8 +354,8 @@ def test_run_skips_blank_and_too_long_rows(tiny_model_folder, tmp_path):
     assert metrics["train_rows"] + metrics["validation_rows"] == 10
 
 
-def test_cancel_requested_stops_run(tiny_model_folder, colour_qa, tmp_path, monkeypatch):
-    config = make_config(tiny_model_folder, colour_qa, epochs=3.0)
+def test_cancel_requested_stops_run(tiny_llama_dir, colour_qa, tmp_path, monkeypatch):
+    config = make_config(tiny_llama_dir, colour_qa, epochs=3.0)
     store, run_id = start_run(tmp_path / "home", config)
     original = RunStore.cancel_requested
 
@@ -400,8 +375,8 @@ def test_cancel_requested_stops_run(tiny_model_folder, colour_qa, tmp_path, monk
     assert not (store.run_dir(run_id) / "model").exists()
 
 
-def test_missing_answer_column_fails_run(tiny_model_folder, colour_qa, tmp_path):
-    config = make_config(tiny_model_folder, colour_qa, answer_column="reply")
+def test_missing_answer_column_fails_run(tiny_llama_dir, colour_qa, tmp_path):
+    config = make_config(tiny_llama_dir, colour_qa, answer_column="reply")
     store, run_id = start_run(tmp_path / "home", config)
 
     with pytest.raises(Exception, match="reply"):

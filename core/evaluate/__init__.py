@@ -1,0 +1,1 @@
+"""Measure how well hallucination detectors separate hallucinated from faithful outputs."""

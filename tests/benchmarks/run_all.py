@@ -1,0 +1,291 @@
+"""Benchmark every generation detector on the shared labelled data and write RESULTS.md.
+
+Protocol:
+
+- XSum (word labels): rule-based detectors are measured on each system's
+  file; trained detectors are trained on one system's file and measured on
+  the other, in both directions.
+- HaluEval QA: every right and hallucinated answer is scored; pairwise
+  accuracy over the matched pairs and AUROC over all answers. Trained
+  detectors are cross-validated with folds of whole questions.
+- FaithDial audits: response-level AUROC over the gold and GPT-2 files;
+  trained detectors are cross-validated by file (leave one file out).
+
+Run ``python tests/benchmarks/run_all.py --limit 100`` (or ``make bench`` for
+every row). ``low_context_attribution`` is left out: it costs one backward
+pass per batch of answer tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from halluscope.detect import LookbackLensDetector, StackedEnsembleDetector
+from halluscope.detect.generation import create_generation_detectors
+from halluscope.evaluate.datasets import load_faithdial, load_halueval, load_xsum
+from halluscope.evaluate.features import extract_features
+from halluscope.evaluate.runner import (
+    DetectorQuality,
+    format_table,
+    measure_detector,
+    measure_detectors,
+    out_of_fold_results,
+    run_detectors,
+    train_detector,
+)
+from halluscope.models import load_causal_lm, load_tokenizer
+
+logger = logging.getLogger("halluscope.benchmark")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
+TRAINED = (LookbackLensDetector, StackedEnsembleDetector)
+XSUM_COLUMNS = [
+    "word_auroc",
+    "word_auprc",
+    "word_best_f1",
+    "word_best_threshold",
+    "word_f1_at_threshold",
+    "response_auroc",
+]
+HALUEVAL_COLUMNS = ["pairwise_accuracy", "response_auroc", "response_auprc", "response_best_f1"]
+FAITHDIAL_COLUMNS = [
+    "response_auroc",
+    "response_auprc",
+    "response_best_f1",
+    "response_f1_at_threshold",
+    "response_ece",
+]
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, help="Rows per file (questions for HaluEval).")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Shared data folder.")
+    parser.add_argument("--model", default="smollm2-135m", help="Causal LM that scores responses.")
+    parser.add_argument(
+        "--max-context-tokens", type=int, default=512, help="Contexts are cut after N tokens."
+    )
+    parser.add_argument("--window", type=int, default=8, help="Token window of trained detectors.")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(__file__).with_name("RESULTS.md"),
+        help="Markdown file to write.",
+    )
+    parser.add_argument(
+        "--detector-dir",
+        type=Path,
+        help="Folder to save the trained XSum detectors in (default: not saved).",
+    )
+    return parser.parse_args(argv)
+
+
+class Benchmark:
+    """Extracts features once per file and measures every detector on them."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.model = load_causal_lm(args.model)
+        self.tokenizer = load_tokenizer(args.model)
+        self.rule_based = create_generation_detectors(
+            None, model=self.model, tokenizer=self.tokenizer
+        )
+        self.timings: dict[str, float] = {}
+        self.training_seconds: dict[str, list[float]] = {cls.name: [] for cls in TRAINED}
+        self.counts: dict[str, str] = {}
+
+    def features(self, dataset, stage: str):
+        started = time.perf_counter()
+
+        def report(done: int, total: int) -> None:
+            if done % 25 == 0 or done == total:
+                logger.info("%s: %d of %d responses", stage, done, total)
+
+        examples = extract_features(
+            self.model,
+            self.tokenizer,
+            dataset.records,
+            max_context_tokens=self.args.max_context_tokens,
+            progress=report,
+        )
+        run_detectors(examples, self.rule_based)
+        self.timings[f"features {stage}"] = time.perf_counter() - started
+        return examples
+
+    def rule_rows(self, examples) -> list[DetectorQuality]:
+        return measure_detectors(
+            examples, self.rule_based, run_detectors(examples, self.rule_based)
+        )
+
+    def xsum(self) -> list[tuple[str, list[DetectorQuality]]]:
+        folder = self.args.data / "xsum-token-labels"
+        systems = {}
+        for name in ("berts2s", "tconvs2s"):
+            dataset = load_xsum(folder / f"{name}.jsonl", limit=self.args.limit)
+            systems[name] = self.features(dataset, f"xsum {name}")
+            words = sum(len(record.word_labels) for record in dataset.records)
+            positives = sum(sum(record.word_labels) for record in dataset.records)
+            self.counts[f"XSum {name}"] = (
+                f"{len(dataset)} summaries, {words} words ({positives} hallucinated)"
+            )
+
+        sections = []
+        for train_name, test_name in (("berts2s", "tconvs2s"), ("tconvs2s", "berts2s")):
+            rows = self.rule_rows(systems[test_name])
+            for cls in TRAINED:
+                detector = train_detector(
+                    cls,
+                    systems[train_name],
+                    model=self.model,
+                    tokenizer=self.tokenizer,
+                    window=self.args.window,
+                    reduce="max",
+                )
+                self.training_seconds[cls.name].append(detector.training["seconds"])
+                if self.args.detector_dir is not None:
+                    detector.save(self.args.detector_dir / f"{cls.name}-xsum-{train_name}.json")
+                results = run_detectors(systems[test_name], [detector])[cls.name]
+                rows.append(
+                    measure_detector(
+                        f"{cls.name} (trained on {train_name})",
+                        systems[test_name],
+                        results,
+                        threshold=detector.threshold,
+                        probabilistic=True,
+                    )
+                )
+            sections.append((f"XSum: test on {test_name} (trained detectors: {train_name})", rows))
+        return sections
+
+    def cross_validated_rows(self, examples, groups, max_folds) -> list[DetectorQuality]:
+        rows = []
+        for cls in TRAINED:
+            results, seconds = out_of_fold_results(
+                cls,
+                examples,
+                groups,
+                max_folds=max_folds,
+                model=self.model,
+                tokenizer=self.tokenizer,
+                window=self.args.window,
+            )
+            self.training_seconds[cls.name].extend(seconds)
+            rows.append(
+                measure_detector(
+                    f"{cls.name} (cross-validated)",
+                    examples,
+                    results,
+                    threshold=None,
+                    probabilistic=True,
+                )
+            )
+        return rows
+
+    def halueval(self) -> list[DetectorQuality]:
+        dataset = load_halueval(self.args.data / "halueval-qa" / "qa.jsonl", limit=self.args.limit)
+        examples = self.features(dataset, "halueval")
+        self.counts["HaluEval QA"] = f"{len(dataset) // 2} questions, {len(dataset)} answers"
+        groups = [example.record.pair_id for example in examples]
+        return self.rule_rows(examples) + self.cross_validated_rows(examples, groups, 5)
+
+    def faithdial(self) -> list[DetectorQuality]:
+        dataset = load_faithdial(self.args.data / "faithdial-audit", limit=self.args.limit)
+        examples = self.features(dataset, "faithdial")
+        positives = sum(record.label for record in dataset.records)
+        self.counts["FaithDial"] = (
+            f"{len(dataset)} responses from {len(dataset.files)} files ({positives} "
+            f"hallucinated); dropped {dataset.dropped}"
+        )
+        groups = [example.record.source_file for example in examples]
+        return self.rule_rows(examples) + self.cross_validated_rows(
+            examples, groups, len(dataset.files)
+        )
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    device = "CUDA " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    return (
+        f"{cpu}, {cores} cores available, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), {device}, Python {platform.python_version()}"
+    )
+
+
+def write_results(path: Path, benchmark: Benchmark, sections, wall_seconds: float) -> None:
+    args = benchmark.args
+    lines = [
+        "# Detector benchmark",
+        "",
+        f"Written by `tests/benchmarks/run_all.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"- Machine: {machine_description()}.",
+        f"- Scoring model: {args.model}; contexts cut after {args.max_context_tokens} tokens; "
+        f"trained detectors use a window of {args.window} tokens.",
+        f"- Rows per file: {args.limit if args.limit else 'all'}.",
+        f"- Wall time: {wall_seconds / 60:.1f} min in all.",
+    ]
+    for name, text in benchmark.counts.items():
+        lines.append(f"- {name}: {text}.")
+    for name, seconds in benchmark.training_seconds.items():
+        if seconds:
+            lines.append(
+                f"- Training {name}: {max(seconds):.1f} s at most per fit, "
+                f"{sum(seconds):.1f} s over {len(seconds)} fits."
+            )
+    for stage, seconds in benchmark.timings.items():
+        lines.append(f"- Time for {stage}: {seconds / 60:.1f} min.")
+    lines += [
+        "",
+        "Word scores are the max over a word's tokens. \"thr\" columns use each detector's own "
+        "threshold (for trained detectors, the best-F1 threshold on their training data). "
+        'Pairwise accuracy counts a tie as half. "–": not applicable or undefined on this data.',
+    ]
+    for title, rows, columns in sections:
+        lines += ["", f"## {title}", "", format_table(rows, columns=columns)]
+    lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.limit is not None and args.limit < 1:
+        raise SystemExit(f"--limit must be at least 1, got {args.limit}.")
+    if not args.data.is_dir():
+        raise SystemExit(f"Shared data folder not found: {args.data}. Pass --data.")
+
+    started = time.perf_counter()
+    benchmark = Benchmark(args)
+    sections = [(title, rows, XSUM_COLUMNS) for title, rows in benchmark.xsum()]
+    sections.append(("HaluEval QA", benchmark.halueval(), HALUEVAL_COLUMNS))
+    sections.append(("FaithDial audits", benchmark.faithdial(), FAITHDIAL_COLUMNS))
+    wall = time.perf_counter() - started
+
+    write_results(args.output, benchmark, sections, wall)
+    logger.info("Wrote %s after %.1f min", args.output, wall / 60)
+    print(args.output.read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
