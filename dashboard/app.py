@@ -62,6 +62,18 @@ def main() -> None:
         st.Page(VIEWS / "train.py", title=t("nav.train"), icon=":material/model_training:"),
         st.Page(VIEWS / "predict.py", title=t("nav.predict"), icon=":material/checklist:"),
         st.Page(VIEWS / "inspect.py", title=t("nav.inspect"), icon=":material/frame_inspect:"),
+        st.Page(VIEWS / "quality.py", title=t("nav.quality"), icon=":material/monitoring:"),
+        st.Page(VIEWS / "answers.py", title=t("nav.answers"), icon=":material/chat:"),
+        st.Page(
+            VIEWS / "inspect_answer.py",
+            title=t("nav.inspect_answer"),
+            icon=":material/manage_search:",
+        ),
+        st.Page(
+            VIEWS / "training_data.py", title=t("nav.training_data"), icon=":material/scatter_plot:"
+        ),
+        st.Page(VIEWS / "compare.py", title=t("nav.compare"), icon=":material/compare_arrows:"),
+        st.Page(VIEWS / "runs.py", title=t("nav.runs"), icon=":material/history:"),
     ]
     page = st.navigation(pages)
 

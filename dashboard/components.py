@@ -92,14 +92,16 @@ def column_label(column: str) -> str:
     return t("common.no_column") if column == state.NO_COLUMN else column
 
 
-def choose_completed_run(store: RunStore, *, key: str) -> RunRecord | None:
-    """Show a selectbox of the completed runs (newest first) and return the chosen one.
+def choose_completed_run(
+    store: RunStore, *, key: str, kind: str = "classification"
+) -> RunRecord | None:
+    """Show a selectbox of the completed runs of ``kind`` (newest first) and return the chosen one.
 
     Without completed runs, show a hint with a link to the Train page and return None.
     """
-    records = completed_runs(store)
+    records = completed_runs(store, kind)
     if not records:
-        st.info(t("predict.no_runs"))
+        st.info(t("predict.no_runs" if kind == "classification" else "answers.no_runs"))
         st.page_link("views/train.py", label=t("predict.go_train"), icon=":material/arrow_back:")
         return None
     by_id = {record.run_id: record for record in records}
@@ -129,7 +131,7 @@ def uploaded_file(
     """
     upload = st.file_uploader(label, type=UPLOAD_TYPES, key=uploader_key)
     if upload is not None:
-        path = save_upload(get_store().home, upload.name, upload.getvalue())
+        path = save_upload(get_store().home, upload.name, upload)
         st.session_state[remembered_key] = (str(path), upload.name)
         return path, upload.name
 
@@ -139,3 +141,82 @@ def uploaded_file(
         return Path(previous[0]), previous[1]
     st.info(hint)
     return None
+
+
+def selection_or_demo(key: str, demo: Callable[[], Any]) -> Any:
+    """Return the data chosen on the Data page under ``key``, or ``demo()`` if none was chosen.
+
+    Returns None, with an error and a link to the Data page, when the chosen
+    data is invalid or the demo file is missing.
+    """
+    from halluscope.data import DataError
+
+    if key in st.session_state:
+        selection = st.session_state[key]
+        if selection is None:
+            st.error(t("train.data_invalid"))
+            st.page_link("views/data.py", label=t("train.go_data"), icon=":material/arrow_back:")
+        return selection
+    try:
+        return demo()
+    except (DataError, FileNotFoundError) as error:
+        st.error(t("data.demo_missing", error=escape_markdown(error)))
+        return None
+
+
+def model_choice(family: str, *, key: str, path_key: str, path_help: str) -> str:
+    """Show a selectbox of the bundled models of ``family`` or a local folder; return the reference.
+
+    Args:
+        family: ``"encoder"`` or ``"causal-lm"``.
+        key: the selectbox's widget key.
+        path_key: the key of the text input for a local folder.
+        path_help: the help text of that input.
+    """
+    from dashboard import state
+    from halluscope.models import BUNDLED_MODELS, available_models
+
+    bundled = [name for name in available_models() if BUNDLED_MODELS[name].family == family]
+    options = [*bundled, state.LOCAL_MODEL]
+    ensure_choice(key, options, options[0])
+    choice = st.selectbox(
+        t("train.model"),
+        options,
+        format_func=option_labels(
+            options, lambda name: t("train.model_local") if name == state.LOCAL_MODEL else name
+        ),
+        key=key,
+    )
+    if choice != state.LOCAL_MODEL:
+        st.caption(BUNDLED_MODELS[choice].description)
+        return choice
+    ensure_value(path_key, "")
+    path = st.text_input(t("train.model_path"), key=path_key, help=path_help)
+    return path.strip()
+
+
+def start_run(store: RunStore, settings: dict[str, Any], config_class: type) -> None:
+    """Validate the Train page's settings, then create the run and start its worker.
+
+    ``settings`` are the keyword arguments of ``config_class``
+    (``ClassifierTrainConfig`` or ``CausalLMTrainConfig``) plus the run's ``name``.
+    """
+    from dashboard import state
+    from dashboard.services import start_training
+    from halluscope.models import ModelError, resolve_model
+
+    settings = dict(settings)
+    name = settings.pop("name")
+    if not settings["model"]:
+        st.error(t("train.model_path_missing"))
+        return
+    try:
+        resolve_model(settings["model"])
+        config = config_class(**settings)
+        record = start_training(store, config, name=name)
+    except (ModelError, ValueError, OSError) as error:
+        st.error(t("train.start_failed", error=escape_markdown(error)))
+        return
+    st.session_state[state.TRAIN_WATCHED_RUN] = record.run_id
+    st.session_state[state.TRAIN_RUN] = record.run_id
+    st.success(t("train.started", run_id=record.run_id))

@@ -9,19 +9,22 @@ stores or two files never share an entry.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 import streamlit as st
 
+from halluscope.data import DEFAULT_MAX_BYTES
 from halluscope.runs import RunRecord, RunStore, process_is_alive
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,14 @@ Longer ones wait for the Compute button. 30 000 covers integrated gradients
 (52 passes) over about 570 tokens.
 """
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+UPLOAD_BLOCK_BYTES = 1 << 20
+MAX_DATA_FILE_BYTES = DEFAULT_MAX_BYTES
+"""Largest data file the pages read: 200 MB, the default limit of ``halluscope.data.read_table``.
+
+``halluscope dashboard`` sets Streamlit's ``server.maxUploadSize`` to 200, which
+Streamlit counts in MiB (209 715 200 bytes), so a file between the two limits
+is uploaded and then rejected by the reader with a message naming both sizes.
+"""
 
 
 # The run store
@@ -60,11 +71,11 @@ def list_runs(store: RunStore, *, kind: str | None = None) -> list[RunRecord]:
     return store.list_runs(kind=kind)
 
 
-def completed_runs(store: RunStore) -> list[RunRecord]:
-    """Return the completed classification runs that have a saved model, newest first."""
+def completed_runs(store: RunStore, kind: str = "classification") -> list[RunRecord]:
+    """Return the completed runs of ``kind`` that have a saved model, newest first."""
     return [
         record
-        for record in list_runs(store, kind="classification")
+        for record in list_runs(store, kind=kind)
         if record.status == "completed" and (store.run_dir(record.run_id) / "model").is_dir()
     ]
 
@@ -109,22 +120,34 @@ def safe_file_name(name: str) -> str:
     return base or "upload"
 
 
-def save_upload(home: Path, file_name: str, content: bytes) -> Path:
-    """Save uploaded bytes as ``<home>/uploads/<sha256 prefix>-<safe name>`` and return the path.
+def save_upload(home: Path, file_name: str, content: bytes | BinaryIO) -> Path:
+    """Save an upload as ``<home>/uploads/<sha256 prefix>-<safe name>`` and return the path.
 
     The content hash in the name makes the path stable for the same bytes, so a
     re-upload neither duplicates the file nor invalidates cached results, and
     the training worker (a separate process) can read the file by path.
+    ``content`` is bytes or a binary file object (such as Streamlit's
+    ``UploadedFile``), which is hashed and copied in blocks of
+    ``UPLOAD_BLOCK_BYTES`` without another copy of the whole file in memory.
     """
-    digest = hashlib.sha256(content).hexdigest()[:16]
+    stream: BinaryIO = io.BytesIO(content) if isinstance(content, bytes) else content
+    digest = hashlib.sha256()
+    size = 0
+    stream.seek(0)
+    for block in iter(lambda: stream.read(UPLOAD_BLOCK_BYTES), b""):
+        digest.update(block)
+        size += len(block)
+
     folder = home / UPLOADS_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}-{safe_file_name(file_name)}"
-    if not path.is_file() or path.stat().st_size != len(content):
+    path = folder / f"{digest.hexdigest()[:16]}-{safe_file_name(file_name)}"
+    if not path.is_file() or path.stat().st_size != size:
         temporary = path.with_name(f".{path.name}.part")
-        temporary.write_bytes(content)
+        stream.seek(0)
+        with temporary.open("wb") as target:
+            shutil.copyfileobj(stream, target, UPLOAD_BLOCK_BYTES)
         os.replace(temporary, path)
-        logger.info("Saved upload %r to %s.", file_name, path)
+        logger.info("Saved upload %r (%d bytes) to %s.", file_name, size, path)
     return path
 
 
@@ -148,14 +171,18 @@ def read_table_cached(path: str, identity: str, file_name: str | None = None) ->
     from halluscope.data import read_table
 
     del identity
-    return read_table(Path(path), file_name=file_name)
+    return read_table(Path(path), file_name=file_name, max_bytes=MAX_DATA_FILE_BYTES)
 
 
-def demo_data_path() -> Path:
-    """Return the path of the bundled demo classification file (claims.csv)."""
+DEMO_FILES = {"classification": "claims.csv", "generation": "qa.jsonl"}
+"""The bundled demo file of each task."""
+
+
+def demo_data_path(task: str = "classification") -> Path:
+    """Return the path of the bundled demo file of ``task`` (claims.csv or qa.jsonl)."""
     from halluscope.demo import demo_path
 
-    return Path(demo_path("claims.csv"))
+    return Path(demo_path(DEMO_FILES[task]))
 
 
 @dataclass(frozen=True)
@@ -181,6 +208,46 @@ class DataSelection:
     label_map: dict[str, str | None] | None
     rows: int
     label_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GenerationSelection:
+    """A validated data file mapped for fine-tuning a causal LM, as the Train page needs it.
+
+    Attributes:
+        path: Absolute path of the file (the bundled demo or a saved upload).
+        display_name: File name to show (the name the user uploaded).
+        prompt_column: Column with the question or instruction.
+        answer_column: Column with the reference answer.
+        context_column: Column with the grounding text, or None.
+        rows: Rows kept after validation.
+    """
+
+    path: str
+    display_name: str
+    prompt_column: str
+    answer_column: str
+    context_column: str | None
+    rows: int
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def generation_demo_selection() -> GenerationSelection:
+    """Return the bundled demo QA file with its guessed columns (the default generation data)."""
+    from halluscope.data import guess_generation_schema, prepare_generation, read_table
+
+    path = demo_data_path("generation")
+    table = read_table(path)
+    schema = guess_generation_schema(table.frame)
+    data = prepare_generation(table, schema)
+    return GenerationSelection(
+        path=str(path),
+        display_name=path.name,
+        prompt_column=schema.prompt,
+        answer_column=schema.answer,
+        context_column=schema.context,
+        rows=len(data.prompts),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -230,7 +297,7 @@ def start_training(store: RunStore, config: Any, *, name: str | None = None) -> 
 
     Args:
         store: The run store.
-        config: A ``ClassifierTrainConfig``.
+        config: A ``ClassifierTrainConfig`` or ``CausalLMTrainConfig``.
         name: Display name of the run; None lets the store make one.
 
     Returns:
@@ -267,6 +334,25 @@ def start_training(store: RunStore, config: Any, *, name: str | None = None) -> 
     _worker_processes()[record.run_id] = process
     logger.info("Started worker %d for run %s.", process.pid, record.run_id)
     return record
+
+
+def reproduce_run(store: RunStore, run_id: str, *, name: str | None = None) -> RunRecord:
+    """Start a new run with the settings of ``run_id`` (same model, data, columns and seed).
+
+    Raises:
+        FileNotFoundError: the run's data file no longer exists.
+    """
+    from halluscope.training import CausalLMTrainConfig, ClassifierTrainConfig
+
+    record = store.get(run_id)
+    config_class = CausalLMTrainConfig if record.kind == "generation" else ClassifierTrainConfig
+    config = config_class.from_dict(store.config(run_id))
+    if not Path(config.data_path).is_file():
+        raise FileNotFoundError(
+            f"The data file {config.data_path} of run '{run_id}' no longer exists; "
+            "choose the data again on the Data page and start a new run."
+        )
+    return start_training(store, config, name=name or f"{record.name} (reproduced)")
 
 
 def cancel_training(store: RunStore, run_id: str) -> None:
@@ -390,3 +476,96 @@ def attributions_cached(
 def frame_to_csv(frame: pd.DataFrame) -> bytes:
     """Return ``frame`` as UTF-8 CSV bytes without the index, for ``st.download_button``."""
     return frame.to_csv(index=False).encode("utf-8")
+
+
+# Generation runs: model, answers and explanations of one answer.
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def load_generation_model(home: str, run_id: str) -> tuple[Any, Any]:
+    """Load the fine-tuned causal LM (eager attention) and tokenizer of a generation run.
+
+    Cached per (store, run); at most two models stay in memory.
+    """
+    from halluscope.answers import load_run_model
+
+    return load_run_model(_store_for(home), run_id)
+
+
+def answers_of(store: RunStore, run_id: str) -> list[dict[str, Any]]:
+    """Return the stored answer records of a generation run (read from disk on each call)."""
+    from halluscope.answers import read_answers
+
+    return read_answers(store, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def answer_sequence_cached(
+    home: str,
+    run_id: str,
+    prompt: str,
+    token_ids: tuple[int, ...],
+    context: str | None,
+    question: str | None,
+    _tokenizer: Any,
+) -> Any:
+    """Return the labelled prompt-answer sequence of one stored answer."""
+    from halluscope.explain import encode_prompt_response
+
+    return encode_prompt_response(
+        _tokenizer, prompt, list(token_ids), context=context, question=question
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def answer_attention_cached(
+    home: str, run_id: str, prompt: str, token_ids: tuple[int, ...], _sequence: Any, _model: Any
+) -> Any:
+    """Return ``extract_sequence_attention`` of one answer, cached per (store, run, answer)."""
+    from halluscope.explain import extract_sequence_attention
+
+    return extract_sequence_attention(_model, _sequence)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def answer_attributions_cached(
+    home: str,
+    run_id: str,
+    prompt: str,
+    token_ids: tuple[int, ...],
+    method: str,
+    targets: tuple[int, ...] | None,
+    _sequence: Any,
+    _model: Any,
+    _tokenizer: Any,
+) -> Any:
+    """Return ``attribute_answer`` of one answer, cached per (run, answer, method, targets).
+
+    ``targets`` None attributes every answer token.
+    """
+    from halluscope.explain import attribute_answer
+
+    return attribute_answer(
+        _model, _tokenizer, _sequence, method=method, targets=list(targets) if targets else None
+    )
+
+
+# Training data: frozen encoders and nearest training rows.
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def load_frozen_encoder(reference: str, max_length: int) -> Any:
+    """Load the frozen base encoder of a run (``halluscope.training.embeddings.load_encoder``)."""
+    from halluscope.training.embeddings import load_encoder
+
+    return load_encoder(reference, max_length=max_length)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def training_index_cached(home: str, run_id: str, reference: str, max_length: int) -> Any:
+    """Return the run's training rows with their embeddings, cached per (store, run)."""
+    from halluscope.training.neighbours import build_training_index
+
+    return build_training_index(
+        _store_for(home), run_id, load_frozen_encoder(reference, max_length)
+    )

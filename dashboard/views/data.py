@@ -1,7 +1,8 @@
-"""Data page: pick the bundled demo or upload a file, map its columns, validate it.
+"""Data page: pick the task, the bundled demo or an uploaded file, map its columns, validate it.
 
-A valid file and its column mapping become the session's ``DataSelection``,
-which the Train page trains on.
+For classification, a valid file and its column mapping become the session's
+``DataSelection``; for generation, its ``GenerationSelection`` (see
+``dashboard.generation_data``). The Train page trains on the one of the chosen task.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dashboard.components import (
     option_labels,
     uploaded_file,
 )
+from dashboard.generation_data import show_generation_data
 from dashboard.i18n import t
 from dashboard.services import (
     DataSelection,
@@ -39,12 +41,26 @@ from halluscope.data import (
     prepare_classification,
 )
 
+TASKS = ("classification", "generation")
 SOURCES = ("demo", "upload")
 LABEL_MAP_PRESETS = ("none", "faithdial", "custom")
 PREVIEW_ROWS = 1_000
 
 
-def _choose_file() -> tuple[Path, str] | None:
+def _choose_task() -> str:
+    """Show the task choice and return ``"classification"`` or ``"generation"``."""
+    ensure_value(state.DATA_TASK, "classification")
+    return st.radio(
+        t("data.task"),
+        TASKS,
+        format_func=option_labels(TASKS, lambda value: t(f"data.task_{value}")),
+        key=state.DATA_TASK,
+        horizontal=True,
+        help=t("data.task_help"),
+    )
+
+
+def _choose_file(task: str) -> tuple[Path, str] | None:
     """Show the source choice and return ``(path, display name)`` of the file to use, or None."""
     ensure_value(state.DATA_SOURCE, "demo")
     source = st.radio(
@@ -57,11 +73,11 @@ def _choose_file() -> tuple[Path, str] | None:
 
     if source == "demo":
         try:
-            path = demo_data_path()
+            path = demo_data_path(task)
         except (FileNotFoundError, DataError) as error:
             st.error(t("data.demo_missing", error=escape_markdown(error)))
             return None
-        st.caption(t("data.demo_caption"))
+        st.caption(t(f"data.demo_caption_{task}"))
         return path, path.name
 
     return uploaded_file(
@@ -235,9 +251,11 @@ def main() -> None:
     st.title(t("data.title"))
     st.caption(t("data.intro"))
 
-    chosen = _choose_file()
+    task = _choose_task()
+    selection_key = state.GENERATION_SELECTION if task == "generation" else state.DATA_SELECTION
+    chosen = _choose_file(task)
     if chosen is None:
-        st.session_state[state.DATA_SELECTION] = None
+        st.session_state[selection_key] = None
         return
     path, display_name = chosen
 
@@ -245,9 +263,12 @@ def main() -> None:
         table = read_table_cached(str(path), file_identity(path), display_name)
     except DataError as error:
         st.error(escape_markdown(error.message))
-        st.session_state[state.DATA_SELECTION] = None
+        st.session_state[selection_key] = None
         return
     _show_table(table, display_name)
+    if task == "generation":
+        show_generation_data(table, path, display_name)
+        return
 
     schema = _column_mapping(table, file_identity(path))
     label_map_ok, label_map = _label_map()

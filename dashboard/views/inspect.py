@@ -29,6 +29,7 @@ from dashboard.components import (
     option_labels,
 )
 from dashboard.i18n import t
+from dashboard.review import review_panel
 from dashboard.services import (
     attention_cached,
     attributions_cached,
@@ -37,6 +38,7 @@ from dashboard.services import (
     predictions_cached,
 )
 from halluscope.data import DataError
+from halluscope.evaluate.curves import flag_by_threshold
 from halluscope.explain import (
     WordAttributions,
     attention_head_grid,
@@ -267,6 +269,11 @@ def main() -> None:
     if table.empty:
         st.info(t("inspect.no_examples"))
         return
+    rule = st.session_state.get(state.QUALITY_FLAG_RULE)
+    if rule is not None and rule[0] == record.run_id:
+        _, score, threshold = rule
+        table = flag_by_threshold(table, score, threshold)
+        st.caption(t("predict.threshold_rule", score=score, threshold=threshold))
 
     position = _choose_example(table)
     row = table.iloc[position]
@@ -304,6 +311,8 @@ def main() -> None:
         _text_panel(context, method_names, maps.seq_len)
     with prediction_column:
         _prediction_panel(row, label_names)
+        excerpt = text_pair if text_pair is not None else text
+        review_panel(store, record.run_id, str(row_number), excerpt=excerpt)
     with attention_column:
         _attention_panel(maps)
 

@@ -30,6 +30,7 @@ from dashboard.services import (
     read_table_cached,
 )
 from halluscope.data import DataError, guess_classification_schema
+from halluscope.evaluate.curves import flag_by_threshold
 from halluscope.models import ModelError
 
 SOURCES = ("validation", "upload")
@@ -220,6 +221,11 @@ def main() -> None:
         st.error(escape_markdown(getattr(error, "message", None) or error))
         return
 
+    rule = st.session_state.get(state.QUALITY_FLAG_RULE)
+    if rule is not None and rule[0] == record.run_id:
+        _, score, threshold = rule
+        table = flag_by_threshold(table, score, threshold)
+        st.caption(t("predict.threshold_rule", score=score, threshold=threshold))
     _show_summary(summary, table)
     filtered = _filters(table)
     st.caption(t("predict.shown", shown=len(filtered), total=len(table)))

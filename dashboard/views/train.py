@@ -1,7 +1,9 @@
 """Train page: fine-tuning settings, Start and Cancel, live progress and the run list.
 
-Training runs in a separate ``halluscope train --run-id`` process; this page
-only writes the run's settings, starts the process and reads the run store.
+The settings follow the task chosen on the Data page: a sequence classifier,
+or a causal LM (``dashboard.generation_train``). Training runs in a separate
+``halluscope train --run-id`` process; this page only writes the run's
+settings, starts the process and reads the run store.
 """
 
 from __future__ import annotations
@@ -18,24 +20,29 @@ from dashboard.components import (
     ensure_choice,
     ensure_value,
     escape_markdown,
+    model_choice,
     option_labels,
     run_label,
+    selection_or_demo,
+    start_run,
+)
+from dashboard.generation_train import (
+    generation_settings,
+    show_generation_data,
 )
 from dashboard.i18n import t
 from dashboard.services import (
     DataSelection,
     cancel_training,
     demo_selection,
+    generation_demo_selection,
     get_store,
     list_runs,
     runs_table,
-    start_training,
     worker_log_tail,
 )
-from halluscope.data import DataError
-from halluscope.models import BUNDLED_MODELS, ModelError, available_models, resolve_model
 from halluscope.runs import RunRecord, RunStore
-from halluscope.training import ClassifierTrainConfig
+from halluscope.training import CausalLMTrainConfig, ClassifierTrainConfig
 
 # Seconds between two refreshes of the progress panel while a run is active.
 POLL_INTERVAL_S = 2.0
@@ -45,21 +52,6 @@ _DEFAULTS = {
     for field in dataclasses.fields(ClassifierTrainConfig)
     if field.default is not dataclasses.MISSING
 }
-
-
-def _data_selection() -> DataSelection | None:
-    """Return the data chosen on the Data page, or the demo if none was chosen (None: invalid)."""
-    if state.DATA_SELECTION in st.session_state:
-        selection = st.session_state[state.DATA_SELECTION]
-        if selection is None:
-            st.error(t("train.data_invalid"))
-            st.page_link("views/data.py", label=t("train.go_data"), icon=":material/arrow_back:")
-        return selection
-    try:
-        return demo_selection()
-    except (DataError, FileNotFoundError) as error:
-        st.error(t("data.demo_missing", error=escape_markdown(error)))
-        return None
 
 
 def _show_data(selection: DataSelection) -> None:
@@ -78,36 +70,15 @@ def _show_data(selection: DataSelection) -> None:
     )
 
 
-def _encoder_models() -> list[str]:
-    return [name for name in available_models() if BUNDLED_MODELS[name].family == "encoder"]
-
-
-def _model_choice() -> str:
-    """Show the model selectbox (bundled encoders or a local folder) and return the reference."""
-    options = [*_encoder_models(), state.LOCAL_MODEL]
-    ensure_choice(state.TRAIN_MODEL, options, options[0])
-    choice = st.selectbox(
-        t("train.model"),
-        options,
-        format_func=option_labels(
-            options, lambda name: t("train.model_local") if name == state.LOCAL_MODEL else name
-        ),
-        key=state.TRAIN_MODEL,
-    )
-    if choice != state.LOCAL_MODEL:
-        st.caption(BUNDLED_MODELS[choice].description)
-        return choice
-    ensure_value(state.TRAIN_MODEL_PATH, "")
-    path = st.text_input(
-        t("train.model_path"), key=state.TRAIN_MODEL_PATH, help=t("train.model_path_help")
-    )
-    return path.strip()
-
-
 def _settings(selection: DataSelection) -> dict[str, Any]:
     """Show the training settings and return them as ``ClassifierTrainConfig`` keyword arguments."""
     st.markdown(f"**{t('train.settings')}**")
-    model = _model_choice()
+    model = model_choice(
+        "encoder",
+        key=state.TRAIN_MODEL,
+        path_key=state.TRAIN_MODEL_PATH,
+        path_help=t("train.model_path_help"),
+    )
     ensure_value(state.TRAIN_NAME, "")
     name = st.text_input(t("train.name"), key=state.TRAIN_NAME, help=t("train.name_help"))
 
@@ -185,6 +156,7 @@ def _settings(selection: DataSelection) -> dict[str, Any]:
     seed = middle.number_input(
         t("train.seed"), min_value=0, step=1, key=state.TRAIN_SEED, help=t("train.seed_help")
     )
+    mitigations = _mitigation_settings()
 
     return {
         "name": name.strip() or None,
@@ -202,26 +174,55 @@ def _settings(selection: DataSelection) -> dict[str, Any]:
         "early_stopping_patience": int(patience) or None,
         "validation_fraction": float(validation_fraction),
         "seed": int(seed),
+        **mitigations,
     }
 
 
-def _start(store: RunStore, settings: dict[str, Any]) -> None:
-    """Validate the settings, then create the run and start its worker."""
-    settings = dict(settings)
-    name = settings.pop("name")
-    if not settings["model"]:
-        st.error(t("train.model_path_missing"))
-        return
-    try:
-        resolve_model(settings["model"])
-        config = ClassifierTrainConfig(**settings)
-        record = start_training(store, config, name=name)
-    except (ModelError, ValueError, OSError) as error:
-        st.error(t("train.start_failed", error=escape_markdown(error)))
-        return
-    st.session_state[state.TRAIN_WATCHED_RUN] = record.run_id
-    st.session_state[state.TRAIN_RUN] = record.run_id
-    st.success(t("train.started", run_id=record.run_id))
+def _mitigation_settings() -> dict[str, Any]:
+    """Show the settings that counter label noise and return them as config keyword arguments."""
+    st.markdown(f"**{t('train.mitigations')}**")
+    ensure_value(state.TRAIN_LABEL_SMOOTHING, float(_DEFAULTS["label_smoothing"]))
+    ensure_value(state.TRAIN_SET_DROPOUT, False)
+    ensure_value(state.TRAIN_DROPOUT, 0.1)
+    ensure_value(state.TRAIN_DROP_LABEL_ISSUES, bool(_DEFAULTS["drop_label_issues"]))
+    ensure_value(state.TRAIN_KEEP_BEST_EPOCH, bool(_DEFAULTS["keep_best_epoch"]))
+
+    left, middle, right = st.columns(3)
+    label_smoothing = left.number_input(
+        t("train.label_smoothing"),
+        min_value=0.0,
+        max_value=0.5,
+        step=0.05,
+        key=state.TRAIN_LABEL_SMOOTHING,
+        help=t("train.label_smoothing_help"),
+    )
+    set_dropout = middle.checkbox(
+        t("train.set_dropout"), key=state.TRAIN_SET_DROPOUT, help=t("train.set_dropout_help")
+    )
+    dropout = middle.number_input(
+        t("train.dropout"),
+        min_value=0.0,
+        max_value=0.9,
+        step=0.05,
+        key=state.TRAIN_DROPOUT,
+        disabled=not set_dropout,
+    )
+    drop_label_issues = right.checkbox(
+        t("train.drop_label_issues"),
+        key=state.TRAIN_DROP_LABEL_ISSUES,
+        help=t("train.drop_label_issues_help"),
+    )
+    keep_best_epoch = right.checkbox(
+        t("train.keep_best_epoch"),
+        key=state.TRAIN_KEEP_BEST_EPOCH,
+        help=t("train.keep_best_epoch_help"),
+    )
+    return {
+        "label_smoothing": float(label_smoothing),
+        "dropout": float(dropout) if set_dropout else None,
+        "drop_label_issues": bool(drop_label_issues),
+        "keep_best_epoch": bool(keep_best_epoch),
+    }
 
 
 def _format_eta(seconds: Any) -> str:
@@ -310,6 +311,21 @@ def _show_progress(store: RunStore, run_id: str, was_active: bool) -> None:
 def _show_metrics(record: RunRecord, history: Any) -> None:
     accuracies = [value for value in history.eval_accuracy if value is not None]
     metric_columns = st.columns(4)
+    if record.kind == "generation":
+        if history.eval_loss:
+            metric_columns[0].metric(t("train.eval_loss"), f"{history.eval_loss[-1]:.4f}")
+        final = record.metrics
+        if isinstance(final.get("eval_perplexity"), int | float):
+            metric_columns[1].metric(
+                t("generation_train.perplexity"), f"{final['eval_perplexity']:.2f}"
+            )
+        if record.status == "completed":
+            st.page_link(
+                "views/answers.py",
+                label=t("generation_train.go_answers"),
+                icon=":material/arrow_forward:",
+            )
+        return
     if accuracies:
         metric_columns[0].metric(t("train.eval_accuracy"), f"{accuracies[-1]:.3f}")
     if history.eval_loss:
@@ -376,21 +392,28 @@ def _run_list(records: list[RunRecord]) -> None:
 
 def main() -> None:
     st.title(t("train.title"))
-    st.caption(t("train.intro"))
     store = get_store()
 
-    selection = _data_selection()
+    if st.session_state.get(state.DATA_TASK, "classification") == "generation":
+        st.caption(t("generation_train.intro"))
+        selection = selection_or_demo(state.GENERATION_SELECTION, generation_demo_selection)
+        panel = (show_generation_data, generation_settings, CausalLMTrainConfig)
+    else:
+        st.caption(t("train.intro"))
+        selection = selection_or_demo(state.DATA_SELECTION, demo_selection)
+        panel = (_show_data, _settings, ClassifierTrainConfig)
     if selection is not None:
+        show, settings_of, config_class = panel
         with st.container(border=True):
-            _show_data(selection)
-            settings = _settings(selection)
+            show(selection)
+            settings = settings_of(selection)
             if st.button(
                 t("train.start"),
                 key=state.TRAIN_START,
                 type="primary",
                 icon=":material/play_arrow:",
             ):
-                _start(store, settings)
+                start_run(store, settings, config_class)
 
     records = list_runs(store)
     _run_details(store, records)

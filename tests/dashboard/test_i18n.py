@@ -18,6 +18,27 @@ DYNAMIC_KEY_FAMILIES = {
     "data.source_": ("demo", "upload"),
     "data.label_map_": ("none", "faithdial", "custom"),
     "predict.source_": ("validation", "upload"),
+    "review.verdict_": ("confirmed", "false_alarm"),
+    "data.task_": ("classification", "generation"),
+    "quality.score_": ("low_margin", "low_confidence"),
+    "data.demo_caption_": ("classification", "generation"),
+    "generation_train.method_": ("lora", "full"),
+    "answers.source_": ("validation", "question"),
+    "inspect_answer.method_": ("input_x_gradient", "integrated_gradients"),
+    "inspect_answer.compute_hint_": ("input_x_gradient", "integrated_gradients"),
+    "runs_page.col_": (
+        "name",
+        "run_id",
+        "status",
+        "kind",
+        "model",
+        "data",
+        "settings",
+        "accuracy",
+        "f1_macro",
+        "auroc",
+        "created",
+    ),
 }
 """Keys built with f-strings in the pages: prefix and the values filled in."""
 

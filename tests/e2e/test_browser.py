@@ -12,10 +12,8 @@ Full-page screenshots go to ``test-artifacts/e2e/``.
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -25,7 +23,20 @@ from dashboard import state
 from dashboard.i18n import LANGUAGES
 from halluscope.runs import RunStore
 
-from .support import ARTIFACTS, REPOSITORY_ROOT, VIEWPORT, DashboardServer, find_chromium
+from .pages import (
+    EN,
+    PAGE_TIMEOUT_S,
+    ZH,
+    assert_no_app_errors,
+    choose_option,
+    ms,
+    open_page,
+    screenshot,
+    template_pattern,
+    wait_until_idle,
+    widget,
+)
+from .support import REPOSITORY_ROOT, DashboardServer, find_chromium
 
 pytestmark = [
     pytest.mark.e2e,
@@ -35,95 +46,19 @@ pytestmark = [
     ),
 ]
 
-CATALOGUES = REPOSITORY_ROOT / "dashboard" / "i18n"
-EN = json.loads((CATALOGUES / "en.json").read_text(encoding="utf-8"))
-ZH = json.loads((CATALOGUES / "zh_CN.json").read_text(encoding="utf-8"))
-
 DEMO_PATH = REPOSITORY_ROOT / "assets" / "demo" / "claims.csv"
 VALIDATION_FRACTION = 0.2
 """Default validation fraction of the Train page, which the test keeps."""
 MODEL = "minilm"
 
-PAGE_TIMEOUT_S = 60.0
 TRAIN_TIMEOUT_S = 360.0
 # NOTE: one epoch (30 steps) took about 30 s on 2 idle CPU cores and about 250 s
 # when other jobs kept the load at 7; the module then runs for about 6 minutes.
 PREDICT_TIMEOUT_S = 120.0
 INSPECT_TIMEOUT_S = 180.0
-IDLE_S = 1.0
-"""Seconds without a running script after which the app counts as idle."""
 
 
 # Helpers
-
-
-def _ms(seconds: float) -> float:
-    return seconds * 1000.0
-
-
-def _widget(page: Page, key: str) -> Locator:
-    """Return the container of the widget created with ``key=``."""
-    return page.locator(f".st-key-{key}")
-
-
-def _template_pattern(template: str, **captures: str) -> re.Pattern[str]:
-    """Turn a catalogue template into a regex: ``captures`` fields as groups, others as ``.*?``.
-
-    The groups are unnamed (numbered in template order), because Playwright
-    runs a text regex in JavaScript, which has no ``(?P<name>...)`` syntax.
-    """
-    parts = re.split(r"(\{[^{}]*\})", template)
-    pattern = ""
-    for part in parts:
-        field = re.fullmatch(r"\{(\w+)(?::[^{}]*)?\}", part)
-        if field is None:
-            pattern += re.escape(part)
-        elif field.group(1) in captures:
-            pattern += f"({captures[field.group(1)]})"
-        else:
-            pattern += ".*?"
-    return re.compile(pattern)
-
-
-def _wait_until_idle(page: Page, timeout_s: float) -> None:
-    """Wait until no script run has been in progress (status widget hidden) for ``IDLE_S``."""
-    deadline = time.monotonic() + timeout_s
-    idle_since: float | None = None
-    while time.monotonic() < deadline:
-        if page.get_by_test_id("stStatusWidget").count() == 0:
-            idle_since = idle_since or time.monotonic()
-            if time.monotonic() - idle_since >= IDLE_S:
-                return
-        else:
-            idle_since = None
-        time.sleep(0.2)
-    pytest.fail(f"The app was still running a script after {timeout_s:.0f} s.")
-
-
-def _open_page(page: Page, nav_label: str, title: str) -> None:
-    """Click the sidebar link ``nav_label`` and wait for the page title ``title``."""
-    link = page.get_by_test_id("stSidebarNavLink").filter(
-        has=page.get_by_text(nav_label, exact=True)
-    )
-    link.click()
-    expect(page.locator("h1")).to_have_text(title, timeout=_ms(PAGE_TIMEOUT_S))
-
-
-def _choose_option(page: Page, key: str, option_text: str) -> None:
-    """Pick the option whose label contains ``option_text`` in the selectbox ``key``."""
-    box = _widget(page, key).locator("input")
-    if option_text in box.input_value():
-        return
-    box.click()
-    page.get_by_role("option").filter(has_text=option_text).first.click()
-    expect(box).to_have_value(re.compile(re.escape(option_text)))
-
-
-def _assert_no_app_errors(page: Page) -> None:
-    """Assert that the page shows no Python exception and had no JavaScript error."""
-    exceptions = page.get_by_test_id("stException")
-    assert exceptions.count() == 0, exceptions.first.inner_text()
-    assert page.js_errors == [], page.js_errors
 
 
 def _grid_text(grid: Locator) -> str:
@@ -147,35 +82,14 @@ def _scroll_grid_to_start(grid: Locator) -> None:
     grid.locator(".dvn-scroller").first.evaluate("element => { element.scrollLeft = 0; }")
 
 
-def _screenshot(page: Page, name: str) -> Path:
-    """Save a full-page screenshot of the app to ``test-artifacts/e2e/<name>.png``.
-
-    Streamlit scrolls inside its main element, not the document, so the viewport
-    is made as tall as the main element's content for the shot and restored after.
-    The focused widget is blurred first, so no focus ring shows in the picture.
-    """
-    path = ARTIFACTS / f"{name}.png"
-    page.evaluate("() => document.activeElement?.blur()")
-    main = page.get_by_test_id("stMain")
-    for _ in range(3):
-        height = main.evaluate("element => element.scrollHeight")
-        page.set_viewport_size({"width": VIEWPORT["width"], "height": max(height, 600)})
-        page.wait_for_timeout(300)
-        if main.evaluate("element => element.scrollHeight <= element.clientHeight"):
-            break
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size(VIEWPORT)
-    return path
-
-
 # Workflow steps
 
 
 def _check_data_page(page: Page, demo: pd.DataFrame) -> None:
-    expect(page.locator("h1")).to_have_text(EN["data.title"], timeout=_ms(PAGE_TIMEOUT_S))
-    _wait_until_idle(page, PAGE_TIMEOUT_S)
+    expect(page.locator("h1")).to_have_text(EN["data.title"], timeout=ms(PAGE_TIMEOUT_S))
+    wait_until_idle(page, PAGE_TIMEOUT_S)
 
-    chosen_source = _widget(page, state.DATA_SOURCE).locator("label:has(input:checked)")
+    chosen_source = widget(page, state.DATA_SOURCE).locator("label:has(input:checked)")
     expect(chosen_source).to_have_text(EN["data.source_demo"])
 
     caption = EN["data.table_caption"].format(
@@ -189,33 +103,33 @@ def _check_data_page(page: Page, demo: pd.DataFrame) -> None:
     for column in ("context", "claim", "label"):
         assert column in preview_headers, preview_headers
 
-    expect(_widget(page, state.DATA_TEXT_COLUMN).locator("input")).to_have_value("context")
-    expect(_widget(page, state.DATA_PAIR_COLUMN).locator("input")).to_have_value("claim")
-    expect(_widget(page, state.DATA_LABEL_COLUMN).locator("input")).to_have_value("label")
+    expect(widget(page, state.DATA_TEXT_COLUMN).locator("input")).to_have_value("context")
+    expect(widget(page, state.DATA_PAIR_COLUMN).locator("input")).to_have_value("claim")
+    expect(widget(page, state.DATA_LABEL_COLUMN).locator("input")).to_have_value("label")
     ready = EN["data.ready"].format(name=DEMO_PATH.name, rows=len(demo))
     expect(page.get_by_text(ready)).to_be_visible()
-    expect(_widget(page, state.DATA_CLASS_CHART).locator(".js-plotly-plot")).to_be_visible()
+    expect(widget(page, state.DATA_CLASS_CHART).locator(".js-plotly-plot")).to_be_visible()
 
-    _assert_no_app_errors(page)
-    _screenshot(page, "data")
+    assert_no_app_errors(page)
+    screenshot(page, "data")
 
 
 def _start_training(page: Page, server: DashboardServer) -> str:
     """Set one epoch, click Start and return the id of the created run."""
-    _open_page(page, EN["nav.train"], EN["train.title"])
-    _wait_until_idle(page, PAGE_TIMEOUT_S)
-    expect(_widget(page, state.TRAIN_MODEL).locator("input")).to_have_value(MODEL)
+    open_page(page, EN["nav.train"], EN["train.title"])
+    wait_until_idle(page, PAGE_TIMEOUT_S)
+    expect(widget(page, state.TRAIN_MODEL).locator("input")).to_have_value(MODEL)
 
-    epochs = _widget(page, state.TRAIN_EPOCHS).locator("input")
+    epochs = widget(page, state.TRAIN_EPOCHS).locator("input")
     epochs.fill("1")
     epochs.press("Enter")
     expect(epochs).to_have_value("1.00")
-    _wait_until_idle(page, PAGE_TIMEOUT_S)
+    wait_until_idle(page, PAGE_TIMEOUT_S)
 
-    _widget(page, state.TRAIN_START).locator("button").click()
-    started = _template_pattern(EN["train.started"], run_id=r"[\w-]+")
+    widget(page, state.TRAIN_START).locator("button").click()
+    started = template_pattern(EN["train.started"], run_id=r"[\w-]+")
     started_message = page.get_by_text(started)
-    expect(started_message).to_be_visible(timeout=_ms(PAGE_TIMEOUT_S))
+    expect(started_message).to_be_visible(timeout=ms(PAGE_TIMEOUT_S))
     run_id = started.search(started_message.inner_text()).group(1)
 
     store = RunStore(server.home)
@@ -230,8 +144,8 @@ def _wait_for_training(page: Page, server: DashboardServer, run_id: str) -> None
     """Poll the Train page until the run completes, checking what it shows on the way."""
     running = EN["train.status_line"].format(status=EN["status.running"], model=MODEL)
     completed = EN["train.status_line"].format(status=EN["status.completed"], model=MODEL)
-    failed = _template_pattern(EN["train.failed"])
-    loss_plot = _widget(page, state.TRAIN_LOSS_CHART).locator(".js-plotly-plot")
+    failed = template_pattern(EN["train.failed"])
+    loss_plot = widget(page, state.TRAIN_LOSS_CHART).locator(".js-plotly-plot")
     progress_bar = page.get_by_test_id("stProgress")
     store = RunStore(server.home)
 
@@ -264,16 +178,16 @@ def _wait_for_training(page: Page, server: DashboardServer, run_id: str) -> None
 
 
 def _check_finished_run(page: Page, run_id: str) -> None:
-    _wait_until_idle(page, PAGE_TIMEOUT_S)
+    wait_until_idle(page, PAGE_TIMEOUT_S)
     progress_bar = page.get_by_test_id("stProgress")
     expect(progress_bar).to_be_visible()
-    done = _template_pattern(EN["train.progress_done"], step=r"\d+", max_steps=r"\d+")
+    done = template_pattern(EN["train.progress_done"], step=r"\d+", max_steps=r"\d+")
     steps = done.search(progress_bar.inner_text())
     assert steps is not None, progress_bar.inner_text()
     assert int(steps.group(1)) > 0
     assert steps.group(1) == steps.group(2)
-    expect(_widget(page, state.TRAIN_LOSS_CHART).locator(".js-plotly-plot")).to_be_visible()
-    expect(_widget(page, state.TRAIN_RUN).locator("input")).to_have_value(
+    expect(widget(page, state.TRAIN_LOSS_CHART).locator(".js-plotly-plot")).to_be_visible()
+    expect(widget(page, state.TRAIN_RUN).locator("input")).to_have_value(
         re.compile(re.escape(run_id))
     )
 
@@ -285,19 +199,19 @@ def _check_finished_run(page: Page, run_id: str) -> None:
     assert run_id in run_list_text
     assert EN["status.completed"] in run_list_text
 
-    _assert_no_app_errors(page)
-    _screenshot(page, "train")
+    assert_no_app_errors(page)
+    screenshot(page, "train")
 
 
 def _check_predict_page(page: Page, run_id: str, validation_rows: int) -> None:
-    _open_page(page, EN["nav.predict"], EN["predict.title"])
-    _choose_option(page, state.PREDICT_RUN, run_id)
-    chosen_source = _widget(page, state.PREDICT_SOURCE).locator("label:has(input:checked)")
+    open_page(page, EN["nav.predict"], EN["predict.title"])
+    choose_option(page, state.PREDICT_RUN, run_id)
+    chosen_source = widget(page, state.PREDICT_SOURCE).locator("label:has(input:checked)")
     expect(chosen_source).to_have_text(EN["predict.source_validation"])
 
     shown = EN["predict.shown"].format(shown=validation_rows, total=validation_rows)
-    expect(page.get_by_text(shown)).to_be_visible(timeout=_ms(PREDICT_TIMEOUT_S))
-    _wait_until_idle(page, PREDICT_TIMEOUT_S)
+    expect(page.get_by_text(shown)).to_be_visible(timeout=ms(PREDICT_TIMEOUT_S))
+    wait_until_idle(page, PREDICT_TIMEOUT_S)
     examples = page.get_by_test_id("stMetric").filter(has_text=EN["predict.examples"])
     expect(examples.get_by_test_id("stMetricValue")).to_have_text(f"{validation_rows:,}")
     flagged = page.get_by_test_id("stMetric").filter(has_text=EN["predict.flagged"])
@@ -314,8 +228,8 @@ def _check_predict_page(page: Page, run_id: str, validation_rows: int) -> None:
         expect(table.locator("th").filter(has_text=EN[f"predict.{key}"])).to_have_count(1)
     _scroll_grid_to_start(table)
 
-    _assert_no_app_errors(page)
-    _screenshot(page, "predict")
+    assert_no_app_errors(page)
+    screenshot(page, "predict")
 
 
 def _column_of(page: Page, heading: str) -> Locator:
@@ -326,32 +240,32 @@ def _column_of(page: Page, heading: str) -> Locator:
 
 
 def _check_inspect_page(page: Page, run_id: str, label_names: set[str]) -> None:
-    _open_page(page, EN["nav.inspect"], EN["inspect.title"])
-    _choose_option(page, state.INSPECT_RUN, run_id)
-    heatmap = _widget(page, state.INSPECT_ATTENTION_HEATMAP).locator(".js-plotly-plot")
-    expect(heatmap).to_be_visible(timeout=_ms(INSPECT_TIMEOUT_S))
-    _wait_until_idle(page, INSPECT_TIMEOUT_S)
+    open_page(page, EN["nav.inspect"], EN["inspect.title"])
+    choose_option(page, state.INSPECT_RUN, run_id)
+    heatmap = widget(page, state.INSPECT_ATTENTION_HEATMAP).locator(".js-plotly-plot")
+    expect(heatmap).to_be_visible(timeout=ms(INSPECT_TIMEOUT_S))
+    wait_until_idle(page, INSPECT_TIMEOUT_S)
 
     # Pick the second example of the list, so the choice differs from the default.
-    example_box = _widget(page, state.INSPECT_EXAMPLE).locator("input")
+    example_box = widget(page, state.INSPECT_EXAMPLE).locator("input")
     example_box.click()
     option = page.get_by_role("option").nth(1)
     option_text = option.inner_text().strip()
     option.click()
     expect(example_box).to_have_value(option_text)
-    row_match = _template_pattern(EN["inspect.example_label"], row=r"\d+").search(option_text)
+    row_match = template_pattern(EN["inspect.example_label"], row=r"\d+").search(option_text)
     assert row_match is not None, option_text
     row_number = int(row_match.group(1))
 
     prediction = _column_of(page, EN["inspect.panel_prediction"])
     row_caption = EN["inspect.row_number"].format(row=row_number)
-    expect(prediction.get_by_text(row_caption)).to_be_visible(timeout=_ms(INSPECT_TIMEOUT_S))
-    _wait_until_idle(page, INSPECT_TIMEOUT_S)
+    expect(prediction.get_by_text(row_caption)).to_be_visible(timeout=ms(INSPECT_TIMEOUT_S))
+    wait_until_idle(page, INSPECT_TIMEOUT_S)
 
     # Text panel: every word of the context and the claim is a coloured span.
     text_panel = _column_of(page, EN["inspect.panel_text"])
     expect(text_panel).to_have_count(1)
-    target = _template_pattern(EN["inspect.target"])
+    target = template_pattern(EN["inspect.target"])
     expect(text_panel.get_by_text(target)).to_be_visible()
     coloured_blocks = text_panel.get_by_test_id("stHtml")
     expect(coloured_blocks).to_have_count(2)
@@ -365,11 +279,11 @@ def _check_inspect_page(page: Page, run_id: str, label_names: set[str]) -> None:
     expect(prediction).to_have_count(1)
     predicted = prediction.get_by_test_id("stMetric").get_by_test_id("stMetricValue")
     assert predicted.inner_text().strip() in label_names
-    probability_chart = _widget(page, state.INSPECT_PROBABILITY_CHART).locator(".js-plotly-plot")
+    probability_chart = widget(page, state.INSPECT_PROBABILITY_CHART).locator(".js-plotly-plot")
     expect(probability_chart).to_be_visible()
     verdicts = (
-        _template_pattern(EN["inspect.flagged"]),
-        _template_pattern(EN["inspect.not_flagged"]),
+        template_pattern(EN["inspect.flagged"]),
+        template_pattern(EN["inspect.not_flagged"]),
     )
     alerts = prediction.get_by_role("alert").all_inner_texts()
     alerts += prediction.locator("[role='status']").all_inner_texts()
@@ -383,7 +297,7 @@ def _check_inspect_page(page: Page, run_id: str, label_names: set[str]) -> None:
     expect(heatmap).to_be_visible()
     trace_types = heatmap.evaluate("element => element.data.map(trace => trace.type)")
     assert trace_types == ["heatmap"]
-    sequence = _template_pattern(EN["inspect.sequence"], tokens=r"\d+")
+    sequence = template_pattern(EN["inspect.sequence"], tokens=r"\d+")
     sequence_text = page.get_by_text(sequence).inner_text()
     tokens = int(sequence.search(sequence_text).group(1))
     key_labels = heatmap.evaluate("element => element.data[0].x.length")
@@ -391,8 +305,8 @@ def _check_inspect_page(page: Page, run_id: str, label_names: set[str]) -> None:
     assert key_labels == tokens
     assert query_labels == tokens
 
-    _assert_no_app_errors(page)
-    _screenshot(page, "inspect")
+    assert_no_app_errors(page)
+    screenshot(page, "inspect")
 
 
 # Tests
@@ -420,16 +334,28 @@ def test_demo_train_predict_inspect(page: Page, dashboard_server: DashboardServe
 def test_language_switch_chinese(page: Page, dashboard_server: DashboardServer) -> None:
     """Switch the sidebar language to Simplified Chinese and check the Data page."""
     page.goto(dashboard_server.url)
-    expect(page.locator("h1")).to_have_text(EN["data.title"], timeout=_ms(PAGE_TIMEOUT_S))
-    _wait_until_idle(page, PAGE_TIMEOUT_S)
+    expect(page.locator("h1")).to_have_text(EN["data.title"], timeout=ms(PAGE_TIMEOUT_S))
+    wait_until_idle(page, PAGE_TIMEOUT_S)
 
-    _choose_option(page, state.LANGUAGE, LANGUAGES["zh_CN"])
-    expect(page.locator("h1")).to_have_text(ZH["data.title"], timeout=_ms(PAGE_TIMEOUT_S))
-    _wait_until_idle(page, PAGE_TIMEOUT_S)
+    choose_option(page, state.LANGUAGE, LANGUAGES["zh_CN"])
+    expect(page.locator("h1")).to_have_text(ZH["data.title"], timeout=ms(PAGE_TIMEOUT_S))
+    wait_until_idle(page, PAGE_TIMEOUT_S)
 
     nav_labels = page.get_by_test_id("stSidebarNavLink").get_by_test_id("stMarkdownContainer")
-    expected_nav = [ZH[f"nav.{name}"] for name in ("data", "train", "predict", "inspect")]
-    english_nav = [EN[f"nav.{name}"] for name in ("data", "train", "predict", "inspect")]
+    pages = (
+        "data",
+        "train",
+        "predict",
+        "inspect",
+        "quality",
+        "answers",
+        "inspect_answer",
+        "training_data",
+        "compare",
+        "runs",
+    )
+    expected_nav = [ZH[f"nav.{name}"] for name in pages]
+    english_nav = [EN[f"nav.{name}"] for name in pages]
     assert expected_nav != english_nav
     expect(nav_labels).to_have_text(expected_nav)
 
@@ -437,11 +363,11 @@ def test_language_switch_chinese(page: Page, dashboard_server: DashboardServer) 
     assert ZH["data.mapping"] in headings, headings
     assert ZH["data.summary"] in headings, headings
     assert EN["data.mapping"] not in headings, headings
-    chosen_source = _widget(page, state.DATA_SOURCE).locator("label:has(input:checked)")
+    chosen_source = widget(page, state.DATA_SOURCE).locator("label:has(input:checked)")
     expect(chosen_source).to_have_text(ZH["data.source_demo"])
-    language_label = _widget(page, state.LANGUAGE).get_by_test_id("stWidgetLabel")
+    language_label = widget(page, state.LANGUAGE).get_by_test_id("stWidgetLabel")
     expect(language_label).to_have_text(ZH["app.language"])
 
-    _assert_no_app_errors(page)
-    _screenshot(page, "data_zh_CN")
+    assert_no_app_errors(page)
+    screenshot(page, "data_zh_CN")
     assert "Traceback" not in dashboard_server.log_text()
