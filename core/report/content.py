@@ -25,10 +25,10 @@ from halluscope.report.figures import (
     confidence_figure,
     label_counts_figure,
     training_curves_figure,
-    training_history,
 )
 from halluscope.runs import ReviewMark, RunRecord, RunStore, list_marks
 from halluscope.runs.provenance import read_provenance
+from halluscope.training.history import loss_history
 
 logger = logging.getLogger(__name__)
 
@@ -384,7 +384,7 @@ def collect_report(
         reviews=list_marks(store, run_id),
     )
 
-    history = training_history(events)
+    history = loss_history(events)
     if not history.is_empty:
         report.figures["training_curves"] = training_curves_figure(history)
 

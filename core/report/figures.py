@@ -9,77 +9,19 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from halluscope.training.history import LossHistory
 
 TRAIN_COLOUR = "#2563eb"
 EVAL_COLOUR = "#dc2626"
 ACCURACY_COLOUR = "#059669"
 
 
-@dataclass(frozen=True)
-class TrainingHistory:
-    """Losses and validation accuracy read from a run's progress events.
-
-    Attributes:
-        train_steps: optimisation steps with a logged training loss.
-        train_loss: training loss at each of ``train_steps``.
-        eval_steps: steps at which the validation split was evaluated.
-        eval_loss: validation loss at each of ``eval_steps``.
-        eval_accuracy: validation accuracy at each of ``eval_steps``; None where not logged.
-    """
-
-    train_steps: tuple[int, ...]
-    train_loss: tuple[float, ...]
-    eval_steps: tuple[int, ...]
-    eval_loss: tuple[float, ...]
-    eval_accuracy: tuple[float | None, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.train_steps) != len(self.train_loss):
-            raise ValueError("train_steps and train_loss must have equal lengths.")
-        if not len(self.eval_steps) == len(self.eval_loss) == len(self.eval_accuracy):
-            raise ValueError("eval_steps, eval_loss and eval_accuracy must have equal lengths.")
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.train_steps and not self.eval_steps
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def training_history(events: Sequence[dict[str, Any]]) -> TrainingHistory:
-    """Collect losses from the ``train_step`` and ``eval`` events of a run.
-
-    The event format is the one ``ProgressEventsCallback`` writes, which both
-    the classifier and the causal LM training use.
-    """
-    train_steps, train_loss = [], []
-    eval_steps, eval_loss, eval_accuracy = [], [], []
-    for event in events:
-        step = event.get("step")
-        if not isinstance(step, int):
-            continue
-        if event.get("type") == "train_step" and _number(event.get("loss")) is not None:
-            train_steps.append(step)
-            train_loss.append(_number(event["loss"]))
-        elif event.get("type") == "eval" and _number(event.get("eval_loss")) is not None:
-            eval_steps.append(step)
-            eval_loss.append(_number(event["eval_loss"]))
-            eval_accuracy.append(_number(event.get("eval_accuracy")))
-    return TrainingHistory(
-        tuple(train_steps), tuple(train_loss), tuple(eval_steps), tuple(eval_loss),
-        tuple(eval_accuracy),
-    )  # fmt: skip
-
-
-def training_curves_figure(history: TrainingHistory) -> go.Figure:
+def training_curves_figure(history: LossHistory) -> go.Figure:
     """Draw training and validation loss over steps, and validation accuracy when logged.
 
     Accuracy uses a second y axis on the right, in [0, 1].

@@ -17,9 +17,9 @@ from halluscope.report import (
     detection_summary,
     render_report,
 )
-from halluscope.report.figures import training_history
 from halluscope.report.render import figure_json
 from halluscope.runs import RunStore, set_mark
+from halluscope.training.history import loss_history
 from tests.report.tiny_runs import (
     CHINESE_CLAIM,
     CHINESE_CONTEXT,
@@ -290,8 +290,8 @@ def test_detection_summary_values():
     assert summary.flag_recall == 0.5
 
 
-def test_training_history_from_events():
-    history = training_history(
+def test_loss_history_from_events():
+    history = loss_history(
         [
             {"type": "train_step", "step": 1, "loss": 0.7},
             {"type": "train_step", "step": 2, "loss": float("nan")},
