@@ -267,6 +267,8 @@ def answer_run(
     typed = [
         record for record in read_answers(store, run_id) if record["source"] != SOURCE_VALIDATION
     ]
+    # NOTE: review marks are keyed by answer index, so answering a different
+    # number of held-out questions moves the marks of typed questions' answers.
     for position, record in enumerate(typed):
         record["index"] = count + position
     _write_answers(store, run_id, records + typed, settings)
