@@ -39,8 +39,9 @@ def _show_run(record: RunRecord) -> None:
         columns[0].metric(t("train.eval_loss"), f"{metrics['eval_loss']:.4f}")
     if isinstance(metrics.get("eval_perplexity"), int | float):
         columns[1].metric(t("generation_train.perplexity"), f"{metrics['eval_perplexity']:.2f}")
-    if metrics.get("method"):
-        columns[2].metric(t("generation_train.method"), str(metrics["method"]))
+    if metrics.get("method") in ("lora", "full"):
+        method = t(f"generation_train.method_{metrics['method']}")
+        columns[2].metric(t("generation_train.method"), method)
 
 
 def _sampling_settings() -> dict[str, Any]:
