@@ -7,7 +7,8 @@ translated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
@@ -95,4 +96,31 @@ def bar_figure(
     )
     if y_range is not None:
         figure.update_yaxes(range=list(y_range))
+    return figure
+
+
+def relabel(
+    figure: go.Figure,
+    *,
+    title: str | None = None,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Replace the title, the first axes' titles and annotations with texts in the UI language.
+
+    The figures of ``halluscope.explain`` are labelled in English; pages pass
+    translated texts here. ``annotations`` maps an annotation's English text
+    (a subplot title, a shared axis title) to its replacement. The texts are
+    HTML-escaped, because plotly renders a subset of HTML in titles.
+    """
+    if title is not None:
+        figure.update_layout(title={"text": html.escape(title)})
+    if x_title is not None:
+        figure.update_layout(xaxis={"title": {"text": html.escape(x_title)}})
+    if y_title is not None:
+        figure.update_layout(yaxis={"title": {"text": html.escape(y_title)}})
+    for annotation in figure.layout.annotations:
+        if annotations and annotation.text in annotations:
+            annotation.text = html.escape(annotations[annotation.text])
     return figure

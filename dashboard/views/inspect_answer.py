@@ -18,6 +18,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.answer_rendering import coloured_answer
+from dashboard.charts import relabel
 from dashboard.components import (
     choose_completed_run,
     csv_download,
@@ -50,6 +51,7 @@ from halluscope.explain import (
     token_score_bar,
     word_attribution_bar,
 )
+from halluscope.explain.figures import KEY_AXIS_TITLE, QUERY_AXIS_TITLE
 from halluscope.models import ModelError
 
 # Attributions with at most this many (answer tokens x sequence tokens) run at
@@ -223,9 +225,14 @@ def _attribution_details(record: dict[str, Any], selected: int, attributions: An
             key=state.ANSWER_TOKEN_DOWNLOAD,
         )
     with right:
+        words = attributions.words(selected)
+        segment_names = (t("inspect_answer.col_context"), t("inspect_answer.col_question"))
         st.plotly_chart(
-            word_attribution_bar(
-                attributions.words(selected), segment_names=("context", "question")
+            relabel(
+                word_attribution_bar(words, segment_names=segment_names),
+                title=t("inspect_answer.fig_words", token=record["tokens"][selected]["token"]),
+                x_title=t("inspect_answer.axis_attribution"),
+                y_title=t("inspect_answer.axis_word"),
             ),
             key=state.ANSWER_WORD_CHART,
         )
@@ -259,20 +266,77 @@ def _attention(maps: Any, sequence: Any, selected: int, tokens: list[str]) -> No
     chosen_head = None if head == MEAN_OVER_HEADS else head
 
     query = sequence.prompt_length + selected - 1
+    head_text = (
+        t("inspect_answer.head_mean")
+        if head == MEAN_OVER_HEADS
+        else t("inspect_answer.head", head=head)
+    )
+    key_title, query_title = t("inspect_answer.axis_key"), t("inspect_answer.axis_query")
+    segment_names = {
+        segment: t(f"inspect_answer.segment_{name}") for segment, name in SEGMENT_NAMES.items()
+    }
     st.plotly_chart(
-        attention_row_bar(maps, query, layer, chosen_head, segment_names=SEGMENT_NAMES),
+        relabel(
+            attention_row_bar(maps, query, layer, chosen_head, segment_names=segment_names),
+            title=t(
+                "inspect_answer.fig_row", token=maps.tokens[query], layer=layer, head=head_text
+            ),
+            x_title=key_title,
+            y_title=t("inspect_answer.axis_weight"),
+        ),
         key=state.ANSWER_ATTENTION_ROW,
     )
-    st.plotly_chart(attention_heatmap(maps, layer, chosen_head), key=state.ANSWER_ATTENTION_HEATMAP)
-    st.plotly_chart(attention_head_grid(maps, layer), key=state.ANSWER_ATTENTION_GRID)
-    st.plotly_chart(rollout_heatmap(maps), key=state.ANSWER_ROLLOUT_HEATMAP)
+    st.plotly_chart(
+        relabel(
+            attention_heatmap(maps, layer, chosen_head),
+            title=t("inspect_answer.fig_heatmap", layer=layer, head=head_text),
+            x_title=key_title,
+            y_title=query_title,
+        ),
+        key=state.ANSWER_ATTENTION_HEATMAP,
+    )
+    grid_names = {
+        f"Head {index}": t("inspect_answer.head", head=index) for index in range(maps.num_heads)
+    }
+    st.plotly_chart(
+        relabel(
+            attention_head_grid(maps, layer),
+            title=t("inspect_answer.fig_grid", layer=layer),
+            annotations={KEY_AXIS_TITLE: key_title, QUERY_AXIS_TITLE: query_title, **grid_names},
+        ),
+        key=state.ANSWER_ATTENTION_GRID,
+    )
+    st.plotly_chart(
+        relabel(
+            rollout_heatmap(maps),
+            title=t("inspect_answer.fig_rollout", layers=maps.num_layers),
+            x_title=key_title,
+            y_title=query_title,
+        ),
+        key=state.ANSWER_ROLLOUT_HEATMAP,
+    )
 
     st.subheader(t("inspect_answer.lookback"))
     st.caption(t("inspect_answer.lookback_help"))
     ratios = lookback_ratios(maps)
-    st.plotly_chart(lookback_heatmap(tokens, ratios), key=state.ANSWER_LOOKBACK_CHART)
+    token_title = t("inspect_answer.axis_answer_token")
     st.plotly_chart(
-        lookback_heatmap(tokens, ratios, layer=layer), key=state.ANSWER_LOOKBACK_HEADS_CHART
+        relabel(
+            lookback_heatmap(tokens, ratios),
+            title=t("inspect_answer.fig_lookback_layers"),
+            x_title=token_title,
+            y_title=t("inspect.layer"),
+        ),
+        key=state.ANSWER_LOOKBACK_CHART,
+    )
+    st.plotly_chart(
+        relabel(
+            lookback_heatmap(tokens, ratios, layer=layer),
+            title=t("inspect_answer.fig_lookback_heads", layer=layer),
+            x_title=token_title,
+            y_title=t("inspect.head"),
+        ),
+        key=state.ANSWER_LOOKBACK_HEADS_CHART,
     )
 
 
@@ -329,8 +393,13 @@ def main() -> None:
 
     tokens = [token["token"] for token in record["tokens"]]
     st.plotly_chart(
-        token_score_bar(
-            tokens, [token["scores"].get(detector, 0.0) for token in record["tokens"]], detector
+        relabel(
+            token_score_bar(
+                tokens, [token["scores"].get(detector, 0.0) for token in record["tokens"]], detector
+            ),
+            title=t("inspect_answer.fig_scores", detector=detector),
+            x_title=t("inspect_answer.axis_answer_token"),
+            y_title=t("inspect_answer.axis_score"),
         ),
         key=state.ANSWER_SCORE_CHART,
     )

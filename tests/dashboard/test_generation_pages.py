@@ -327,3 +327,20 @@ def test_inspect_answer_review_mark_saved(make_app, store, generation_run):
     assert (mark.example_id, mark.verdict, mark.note) == ("0", "confirmed", "invented river")
     reopened = open_page(make_app(), "inspect_answer")
     assert reopened.radio(key=state.REVIEW_VERDICT).value == "confirmed"
+
+
+def test_inspect_answer_figures_in_chinese(make_app, generation_run):
+    import json
+
+    app = open_page(make_app(), "answers")
+    _answer_held_out(app, limit=1)
+    chinese = make_app("zh_CN")
+
+    open_page(chinese, "inspect_answer")
+
+    titles = [
+        json.loads(chart.proto.spec)["layout"]["title"]["text"]
+        for chart in chinese.get("plotly_chart")
+    ]
+    assert any(title.startswith("第 1 层每个注意力头") for title in titles), titles
+    assert not [title for title in titles if title.startswith(("Attention", "Lookback"))]
