@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import services, state
-from dashboard.charts import bar_figure
+from dashboard.charts import bar_figure, relabel
 from dashboard.components import (
     choose_completed_run,
     csv_download,
@@ -48,6 +48,7 @@ from halluscope.explain import (
     render_word_colouring,
     word_attribution_bar,
 )
+from halluscope.explain.figures import KEY_AXIS_TITLE, QUERY_AXIS_TITLE
 from halluscope.models import ModelError
 
 DEFAULT_METHOD = "integrated_gradients"
@@ -230,9 +231,17 @@ def _attention_panel(maps: Any) -> None:
     )
     st.plotly_chart(heatmap, key=state.INSPECT_ATTENTION_HEATMAP)
     with st.expander(t("inspect.all_heads", layer=layer)):
-        # NOTE: the subplot titles and shared axis titles of the grid come from
-        # halluscope.explain in English.
-        st.plotly_chart(attention_head_grid(maps, layer), key=state.INSPECT_ATTENTION_GRID)
+        head_titles = {f"Head {index}": t("inspect_answer.head", head=index) for index in heads}
+        grid = relabel(
+            attention_head_grid(maps, layer),
+            title=t("inspect.all_heads", layer=layer),
+            annotations={
+                KEY_AXIS_TITLE: t("inspect.axis_key"),
+                QUERY_AXIS_TITLE: t("inspect.axis_query"),
+                **head_titles,
+            },
+        )
+        st.plotly_chart(grid, key=state.INSPECT_ATTENTION_GRID)
 
 
 def _method_label(name: str) -> str:
