@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import state
-from dashboard.answer_rendering import answers_table, coloured_answer
+from dashboard.answer_rendering import answers_table, coloured_answer, default_detector
 from dashboard.components import (
     choose_completed_run,
     csv_download,
@@ -193,7 +193,7 @@ def _show_answers(store: RunStore, record: RunRecord) -> None:
 
     detectors = list(records[0]["detectors"])
     left, right = st.columns([2, 1])
-    ensure_choice(state.ANSWERS_DETECTOR, detectors, detectors[0])
+    ensure_choice(state.ANSWERS_DETECTOR, detectors, default_detector(detectors))
     detector = left.selectbox(
         t("answers.detector"),
         detectors,
@@ -232,6 +232,7 @@ def _show_answers(store: RunStore, record: RunRecord) -> None:
     csv_download(table, file_name=f"answers-{record.run_id}.csv", key=state.ANSWERS_DOWNLOAD)
 
     st.markdown(f"**{t('answers.coloured', count=min(len(shown), COLOURED_ANSWERS))}**")
+    st.caption(t("answers.legend"))
     for answer in shown[:COLOURED_ANSWERS]:
         with st.container(border=True):
             st.markdown(

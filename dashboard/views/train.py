@@ -393,8 +393,10 @@ def _run_list(records: list[RunRecord]) -> None:
 def main() -> None:
     st.title(t("train.title"))
     store = get_store()
+    task = st.session_state.get(state.DATA_TASK, "classification")
+    st.caption(t("train.task", task=t(f"data.task_{task}")))
 
-    if st.session_state.get(state.DATA_TASK, "classification") == "generation":
+    if task == "generation":
         st.caption(t("generation_train.intro"))
         selection = selection_or_demo(state.GENERATION_SELECTION, generation_demo_selection)
         panel = (show_generation_data, generation_settings, CausalLMTrainConfig)

@@ -41,7 +41,7 @@ def test_language_switch_translates_page(make_app):
     app.sidebar.selectbox(key="language").set_value("zh_CN").run()
 
     assert app.title[0].value == "数据"
-    assert app.radio(key="data_source").options == ["内置示例（claims.csv）", "上传文件"]
+    assert app.radio(key="data_source").options == ["内置示例", "上传文件"]
 
 
 def test_widget_values_survive_page_switch(make_app):

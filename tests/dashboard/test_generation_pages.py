@@ -175,6 +175,7 @@ def test_answers_page_answers_held_out(make_app, store, generation_run):
     _answer_held_out(app, limit=2)
 
     assert not app.exception
+    assert app.selectbox(key=state.ANSWERS_DETECTOR).value == "low_logprob"
     records = read_answers(store, generation_run)
     assert [record["question"] for record in records] == [HELD_OUT[0][1], HELD_OUT[1][1]]
     assert [record["reference"] for record in records] == [HELD_OUT[0][2], HELD_OUT[1][2]]
