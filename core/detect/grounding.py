@@ -75,7 +75,7 @@ class LowLookbackDetector(_ModelDetector):
     (default) or max over the tokens, flagged at ``threshold``.
 
     NOTE: the default threshold (0.65) comes from 80 held-out demo questions
-    answered by SmolLM2-135M after the default LoRA fine-tune (F1 0.52); a
+    answered by SmolLM2-135M after the default LoRA fine-tune (F1 0.52). A
     classifier over per-head ratios trained on labelled data is more reliable.
     """
 

@@ -2,10 +2,10 @@
 
 The explained score of response token i is its log-prob, read from the
 logits at the position before it. Attributions are computed on the word
-embeddings with captum, for many response tokens at once: the sequence is
-repeated once per explained token, each row of the batch gets its own score,
-and one backward pass gives every row its gradients. Because the model is
-causal, a row's attributions are zero from its target's position on.
+embeddings with captum, for many response tokens at once. The sequence is
+repeated once per explained token, and each row of the batch gets its own
+score, so one backward pass gives every row its gradients. Because the model
+is causal, a row's attributions are zero from its target's position on.
 
 Two methods are offered:
 

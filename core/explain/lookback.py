@@ -9,7 +9,7 @@ layer and head, with ``a`` that query's attention row::
     lookback  = A_context / (A_context + A_new)
 
 A ratio near 1 means the head looked back at the context rather than at
-what the model had written so far; hallucinated spans tend to have lower
+what the model had written so far. Hallucinated spans tend to have lower
 ratios. The definition follows Chuang et al., "Lookback Lens: Detecting and
 Mitigating Contextual Hallucinations in Large Language Models Using Only
 Attention Maps" (arXiv:2407.07071, 2024), which averages over each group of tokens so

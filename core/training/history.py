@@ -1,7 +1,7 @@
 """Training and validation losses of a run, read back from its progress events.
 
 The event format is the one ``ProgressEventsCallback`` writes, which both the
-classifier and the causal LM training use; the dashboard's live curve and the
+classifier and the causal LM training use. The dashboard's live curve and the
 HTML report draw from the same history.
 """
 
