@@ -9,8 +9,9 @@ and labels into one row of metrics per detector:
 - pairwise (HaluEval): the share of questions whose hallucinated answer
   scores above the faithful one, ties counted as half.
 
-Trained detectors are trained with ``train_detector`` or measured out of fold
-with ``out_of_fold_results``, so no example is scored by a model that saw it.
+Trained detectors are trained with ``train_detector`` (the token classifier
+with ``train_token_classifier_on``) or measured out of fold with
+``out_of_fold_results``, so no example is scored by a model that saw it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from halluscope.detect.base import DetectionResult
 from halluscope.detect.generation import GenerationDetector, create_generation_detectors
 from halluscope.detect.grounding import LowLookbackDetector
+from halluscope.detect.token_classifier import (
+    TokenClassifierDetector,
+    WordLabelledResponse,
+    train_token_classifier,
+)
 from halluscope.detect.trained import StackedEnsembleDetector, TrainedDetector
+from halluscope.evaluate.datasets import LabelledResponse
 from halluscope.evaluate.features import ExampleFeatures
 from halluscope.evaluate.metrics import (
     auprc,
@@ -108,6 +115,18 @@ def _cached_lookback_result(
     )
 
 
+def context_for(detector: GenerationDetector, example: ExampleFeatures) -> str | None:
+    """Return the context ``detector`` reads for ``example``.
+
+    Most detectors read the context as the scoring model saw it, cut to its
+    token limit. A detector with ``reads_full_context`` (the token classifier,
+    which windows long inputs itself) reads the whole context of the record.
+    """
+    if getattr(detector, "reads_full_context", False):
+        return example.record.context
+    return example.features.context
+
+
 def run_detectors(
     examples: Sequence[ExampleFeatures],
     detectors: Sequence[GenerationDetector],
@@ -148,7 +167,7 @@ def run_detectors(
                 verdict = _cached_lookback_result(detector, example)
             else:
                 verdict = detector.detect(
-                    example.features.response, context=example.features.context
+                    example.features.response, context=context_for(detector, example)
                 )
             example.features.detector_scores[detector.name] = verdict.token_scores
             verdicts.append(verdict)
@@ -279,6 +298,11 @@ def matched_pair_scores(
     return faithful, hallucinated
 
 
+def is_probabilistic(detector: GenerationDetector) -> bool:
+    """Return whether the detector's response scores are probabilities (trained detectors)."""
+    return isinstance(detector, TrainedDetector) or getattr(detector, "probabilistic", False)
+
+
 def measure_detectors(
     examples: Sequence[ExampleFeatures],
     detectors: Sequence[GenerationDetector],
@@ -291,7 +315,7 @@ def measure_detectors(
             examples,
             results[detector.name],
             threshold=getattr(detector, "threshold", DEFAULT_THRESHOLD),
-            probabilistic=isinstance(detector, TrainedDetector),
+            probabilistic=is_probabilistic(detector),
         )
         for detector in detectors
     ]
@@ -341,8 +365,38 @@ def train_detector(
     return dataclasses.replace(trained, model=model, tokenizer=tokenizer)
 
 
+def word_labelled_responses(
+    records: Sequence[LabelledResponse],
+) -> list[WordLabelledResponse]:
+    """Return the token classifier's training examples: word labels, or the response label.
+
+    A record without word labels (HaluEval, FaithDial) gives every word its
+    response label, as ``ExampleFeatures.token_labels`` does for tokens.
+    """
+    return [
+        WordLabelledResponse(
+            response=record.response,
+            context=record.context,
+            word_labels=record.word_labels or (record.label,) * len(record.response.split()),
+        )
+        for record in records
+    ]
+
+
+def train_token_classifier_on(
+    records: Sequence[LabelledResponse], **options: Any
+) -> TokenClassifierDetector:
+    """Train the token classifier on labelled records.
+
+    ``options`` are passed to ``train_token_classifier``.
+    """
+    files = sorted({record.source_file for record in records})
+    training = {"files": files, **options.pop("training", {})}
+    return train_token_classifier(word_labelled_responses(records), training=training, **options)
+
+
 def out_of_fold_results(
-    cls: type[TrainedDetector],
+    cls: type[TrainedDetector] | type[TokenClassifierDetector],
     examples: Sequence[ExampleFeatures],
     groups: Sequence[Hashable],
     *,
@@ -353,7 +407,8 @@ def out_of_fold_results(
 
     Groups (files, questions) are split into at most ``max_folds`` folds,
     keeping each group whole; with fewer groups than ``max_folds``, each group
-    is a fold.
+    is a fold. ``options`` go to ``train_detector``, or for the token
+    classifier to ``train_token_classifier``.
 
     Returns:
         The out-of-fold verdict of every example, in order, and the training
@@ -374,10 +429,21 @@ def out_of_fold_results(
     seconds = []
     group_ids = np.asarray([unique.index(group) for group in groups])
     for train_index, test_index in folds.split(np.zeros(len(examples)), groups=group_ids):
-        detector = train_detector(cls, [examples[i] for i in train_index], **options)
+        if issubclass(cls, TokenClassifierDetector):
+            detector = train_token_classifier_on(
+                [examples[i].record for i in train_index], **options
+            )
+        else:
+            detector = train_detector(cls, [examples[i] for i in train_index], **options)
         seconds.append(float(detector.training.get("seconds", 0.0)))
         for index in test_index:
-            results[index] = detector.result_from(examples[index].features)
+            example = examples[index]
+            if isinstance(detector, TokenClassifierDetector):
+                results[index] = detector.detect(
+                    example.features.response, context=context_for(detector, example)
+                )
+            else:
+                results[index] = detector.result_from(example.features)
     return [result for result in results if result is not None], seconds
 
 

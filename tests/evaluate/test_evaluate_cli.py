@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from halluscope.cli import main
 
 CONTEXT = "The bridge opened in Lyon in 1998 and has 12 arches."
@@ -52,6 +54,7 @@ def test_evaluate_trains_and_writes_metrics(tiny_llama_dir, tmp_path, capsys):
     assert printed.startswith("| detector | word AUROC |")
     assert "| unsupported_word | 1.000 |" in printed
     assert (tmp_path / "detectors" / "lookback_lens.json").is_file()
+    assert (tmp_path / "detectors" / "token_classifier" / "detector.json").is_file()
     document = json.loads(output.read_text())
     names = [row["detector"] for row in document["detectors"]]
     assert names == [
@@ -61,7 +64,12 @@ def test_evaluate_trains_and_writes_metrics(tiny_llama_dir, tmp_path, capsys):
         "unsupported_word",
         "lookback_lens",
         "stacked_ensemble",
+        "token_classifier",
     ]
+    classifier = document["detectors"][6]
+    assert classifier["counts"]["words"] == 21
+    assert 0.0 <= classifier["metrics"]["word_auroc"] <= 1.0
+    assert classifier["metrics"]["response_ece"] is not None
     assert document["responses"] == 3
     unsupported = document["detectors"][3]
     assert unsupported["metrics"]["word_auroc"] == 1.0
@@ -107,3 +115,25 @@ def test_evaluate_reports_bad_row(tmp_path, capsys):
 
     assert status == 2
     assert "bad.jsonl line 1: 'words' is not the summary" in capsys.readouterr().err
+
+
+def test_evaluate_reuses_saved_token_classifier(tiny_llama_dir, tmp_path, capsys):
+    data = _write_xsum(tmp_path / "x.jsonl")
+    common = ["--dataset", "xsum", "--model", str(tiny_llama_dir)]
+    main(
+        ["evaluate", str(data), *common, "--detectors", "token_classifier", "--train-on", str(data)]
+        + ["--detector-dir", str(tmp_path / "saved"), "-o", str(tmp_path / "first.json")]
+    )
+    capsys.readouterr()
+
+    status = main(
+        ["evaluate", str(data), *common, "--detectors", "low_logprob"]
+        + ["--trained", str(tmp_path / "saved" / "token_classifier")]
+        + ["-o", str(tmp_path / "second.json")]
+    )
+
+    assert status == 0
+    first = json.loads((tmp_path / "first.json").read_text())["detectors"][0]
+    second = json.loads((tmp_path / "second.json").read_text())["detectors"]
+    assert [row["detector"] for row in second] == ["low_logprob", "token_classifier"]
+    assert second[1]["metrics"]["word_auroc"] == pytest.approx(first["metrics"]["word_auroc"])
