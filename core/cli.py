@@ -137,14 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-on",
         type=Path,
         nargs="+",
-        help="Labelled files of the same format to train lookback_lens and stacked_ensemble on.",
+        help="Labelled files of the same format to train lookback_lens, stacked_ensemble and "
+        "token_classifier on.",
     )
     evaluate.add_argument(
         "--trained",
         type=Path,
         action="append",
         default=[],
-        help="A trained detector saved as JSON; repeat the option for several.",
+        help="A trained detector: a saved JSON file, or a token_classifier folder; repeat the "
+        "option for several.",
     )
     evaluate.add_argument(
         "--detector-dir", type=Path, help="Save the detectors trained with --train-on here."
@@ -294,6 +296,24 @@ def _add_generation_train_options(train: argparse.ArgumentParser) -> None:
     )
     generation.add_argument(
         "--merge", action="store_true", help="Also save the LoRA adapter merged into the weights."
+    )
+    generation.add_argument(
+        "--probe-knowledge",
+        action="store_true",
+        help="Before training, ask the base model every question and sort the rows into known, "
+        "maybe known and unknown facts (stored in knowledge.json).",
+    )
+    generation.add_argument(
+        "--probe-samples",
+        type=int,
+        help="Sampled answers per question in the knowledge probe, besides the greedy one "
+        "(default: 4).",
+    )
+    generation.add_argument(
+        "--answer-dynamics",
+        action="store_true",
+        help="Record each training answer's loss before training and at every epoch end "
+        "(stored in answer_dynamics.json; one forward pass over the training split each).",
     )
 
 
@@ -627,6 +647,7 @@ def _generation_config_from_args(args: argparse.Namespace):
     }
     if args.lora_target_modules:
         lora["lora_target_modules"] = tuple(args.lora_target_modules.split(","))
+    probe = {"probe_samples": args.probe_samples} if args.probe_samples is not None else {}
     return CausalLMTrainConfig(
         model=args.model or DEFAULT_TRAIN_MODELS["generation"],
         data_path=str(args.data.expanduser().resolve()),
@@ -636,7 +657,10 @@ def _generation_config_from_args(args: argparse.Namespace):
         method=args.method,
         merge=args.merge,
         allow_hub=args.allow_hub,
+        probe_knowledge=args.probe_knowledge,
+        answer_dynamics=args.answer_dynamics,
         **lora,
+        **probe,
         **_given_train_options(args),
     )
 
@@ -846,10 +870,27 @@ def _cmd_answer(args: argparse.Namespace) -> int:
             "answers": len(records),
             "stored": str(store.run_dir(args.run_id) / ANSWERS_FILE),
             **{f"flagged_{name}": count for name, count in flagged.items()},
+            **_hallucination_rates_by_group(store, args.run_id, records),
         },
         as_json=False,
     )
     return 0
+
+
+def _hallucination_rates_by_group(
+    store, run_id: str, records: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Return "wrong/answered" per knowledge category, or nothing when the run has no probe."""
+    from halluscope.training.knowledge import hallucination_by_group, load_knowledge
+
+    probe = load_knowledge(store.run_dir(run_id))
+    if probe is None:
+        return {}
+    rates = hallucination_by_group(probe, records)
+    return {
+        f"hallucinated_{row.category}": f"{row.hallucinated}/{row.answered}"
+        for row in rates.itertuples()
+    }
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from halluscope.detect.classification import (
     ConfidenceDetector,
     flag_predictions,
 )
+from halluscope.detect.consistency import SamplingConsistencyDetector
 from halluscope.detect.generation import (
     FactualItem,
     GenerationDetector,
@@ -25,6 +26,7 @@ from halluscope.detect.generation import (
     find_unsupported_words,
 )
 from halluscope.detect.grounding import ContextAttributionDetector, LowLookbackDetector
+from halluscope.detect.token_classifier import TokenClassifierDetector, train_token_classifier
 from halluscope.detect.trained import (
     LookbackLensDetector,
     StackedEnsembleDetector,
@@ -47,7 +49,9 @@ __all__ = [
     "LowLogprobDetector",
     "LookbackLensDetector",
     "LowLookbackDetector",
+    "SamplingConsistencyDetector",
     "StackedEnsembleDetector",
+    "TokenClassifierDetector",
     "TokenFeatures",
     "TrainedDetector",
     "UnsupportedWordDetector",
@@ -59,4 +63,5 @@ __all__ = [
     "get_detector",
     "load_trained_detector",
     "register_detector",
+    "train_token_classifier",
 ]

@@ -4,7 +4,9 @@ Protocol:
 
 - XSum (word labels): rule-based detectors are measured on each system's
   file; trained detectors are trained on one system's file and measured on
-  the other, in both directions.
+  the other, in both directions. The token classifier needs no scoring-model
+  features to train, so it trains on ``--classifier-limit`` rows of the
+  other file (default: all of them), the others on ``--limit`` rows.
 - HaluEval QA: every right and hallucinated answer is scored; pairwise
   accuracy over the matched pairs and AUROC over all answers. Trained
   detectors are cross-validated with folds of whole questions.
@@ -13,7 +15,8 @@ Protocol:
 
 Run ``python tests/benchmarks/run_all.py --limit 100`` (or ``make bench`` for
 every row). ``low_context_attribution`` is left out: it costs one backward
-pass per batch of answer tokens.
+pass per batch of answer tokens. ``sampling_consistency`` samples answers
+from the scoring model for every response; ``--no-sampling`` leaves it out.
 """
 
 from __future__ import annotations
@@ -29,8 +32,13 @@ from pathlib import Path
 
 import torch
 
-from halluscope.detect import LookbackLensDetector, StackedEnsembleDetector
+from halluscope.detect import (
+    LookbackLensDetector,
+    SamplingConsistencyDetector,
+    StackedEnsembleDetector,
+)
 from halluscope.detect.generation import create_generation_detectors
+from halluscope.detect.token_classifier import TokenClassifierDetector
 from halluscope.evaluate.datasets import load_faithdial, load_halueval, load_xsum
 from halluscope.evaluate.features import extract_features
 from halluscope.evaluate.runner import (
@@ -41,6 +49,7 @@ from halluscope.evaluate.runner import (
     out_of_fold_results,
     run_detectors,
     train_detector,
+    train_token_classifier_on,
 )
 from halluscope.models import load_causal_lm, load_tokenizer
 
@@ -83,6 +92,26 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="Markdown file to write.",
     )
     parser.add_argument(
+        "--classifier-limit",
+        type=int,
+        help="XSum rows the token classifier trains on (default: the whole file).",
+    )
+    parser.add_argument(
+        "--classifier-epochs", type=int, default=2, help="Training epochs of the token classifier."
+    )
+    parser.add_argument(
+        "--no-sampling", action="store_true", help="Leave out the sampling_consistency detector."
+    )
+    parser.add_argument(
+        "--samples", type=int, default=3, help="Sampled answers per prompt of sampling_consistency."
+    )
+    parser.add_argument(
+        "--sample-tokens",
+        type=int,
+        default=48,
+        help="Maximum new tokens per sampled answer of sampling_consistency.",
+    )
+    parser.add_argument(
         "--detector-dir",
         type=Path,
         help="Folder to save the trained XSum detectors in (default: not saved).",
@@ -97,11 +126,29 @@ class Benchmark:
         self.args = args
         self.model = load_causal_lm(args.model)
         self.tokenizer = load_tokenizer(args.model)
+        names = [
+            detector.name
+            for detector in create_generation_detectors(
+                None, model=self.model, tokenizer=self.tokenizer
+            )
+        ]
         self.rule_based = create_generation_detectors(
-            None, model=self.model, tokenizer=self.tokenizer
+            names, model=self.model, tokenizer=self.tokenizer
         )
+        if not args.no_sampling:
+            self.rule_based.append(
+                SamplingConsistencyDetector.for_model(
+                    self.model,
+                    self.tokenizer,
+                    samples=args.samples,
+                    max_new_tokens=args.sample_tokens,
+                )
+            )
         self.timings: dict[str, float] = {}
-        self.training_seconds: dict[str, list[float]] = {cls.name: [] for cls in TRAINED}
+        self.rule_results: dict[int, dict] = {}
+        self.training_seconds: dict[str, list[float]] = {
+            cls.name: [] for cls in (*TRAINED, TokenClassifierDetector)
+        }
         self.counts: dict[str, str] = {}
 
     def features(self, dataset, stage: str):
@@ -118,14 +165,18 @@ class Benchmark:
             max_context_tokens=self.args.max_context_tokens,
             progress=report,
         )
-        run_detectors(examples, self.rule_based)
         self.timings[f"features {stage}"] = time.perf_counter() - started
+
+        # Rule-based detectors run once per file: sampling_consistency alone costs
+        # several generations per response. Their token scores stay in the
+        # examples, where the stacked ensemble reads them.
+        started = time.perf_counter()
+        self.rule_results[id(examples)] = run_detectors(examples, self.rule_based)
+        self.timings[f"rule-based detectors {stage}"] = time.perf_counter() - started
         return examples
 
     def rule_rows(self, examples) -> list[DetectorQuality]:
-        return measure_detectors(
-            examples, self.rule_based, run_detectors(examples, self.rule_based)
-        )
+        return measure_detectors(examples, self.rule_based, self.rule_results[id(examples)])
 
     def xsum(self) -> list[tuple[str, list[DetectorQuality]]]:
         folder = self.args.data / "xsum-token-labels"
@@ -164,8 +215,30 @@ class Benchmark:
                         probabilistic=True,
                     )
                 )
+            rows.append(self.xsum_classifier_row(folder, train_name, test_name, systems))
             sections.append((f"XSum: test on {test_name} (trained detectors: {train_name})", rows))
         return sections
+
+    def xsum_classifier_row(self, folder, train_name, test_name, systems) -> DetectorQuality:
+        training = load_xsum(folder / f"{train_name}.jsonl", limit=self.args.classifier_limit)
+        classifier = train_token_classifier_on(
+            training.records, reduce="max", epochs=self.args.classifier_epochs
+        )
+        self.training_seconds[classifier.name].append(classifier.training["seconds"])
+        self.counts[f"Token classifier trained on {train_name}"] = (
+            f"{len(training)} summaries, {classifier.training['windows']} windows, "
+            f"epoch losses {classifier.training['epoch_losses']}"
+        )
+        if self.args.detector_dir is not None:
+            classifier.save(self.args.detector_dir / f"{classifier.name}-xsum-{train_name}")
+        results = run_detectors(systems[test_name], [classifier])[classifier.name]
+        return measure_detector(
+            f"{classifier.name} (trained on {len(training)} {train_name} rows)",
+            systems[test_name],
+            results,
+            threshold=classifier.threshold,
+            probabilistic=True,
+        )
 
     def cross_validated_rows(self, examples, groups, max_folds) -> list[DetectorQuality]:
         rows = []
@@ -189,6 +262,24 @@ class Benchmark:
                     probabilistic=True,
                 )
             )
+        results, seconds = out_of_fold_results(
+            TokenClassifierDetector,
+            examples,
+            groups,
+            max_folds=max_folds,
+            reduce="mean",
+            epochs=self.args.classifier_epochs,
+        )
+        self.training_seconds[TokenClassifierDetector.name].extend(seconds)
+        rows.append(
+            measure_detector(
+                f"{TokenClassifierDetector.name} (cross-validated)",
+                examples,
+                results,
+                threshold=None,
+                probabilistic=True,
+            )
+        )
         return rows
 
     def halueval(self) -> list[DetectorQuality]:
@@ -240,6 +331,12 @@ def write_results(path: Path, benchmark: Benchmark, sections, wall_seconds: floa
         f"- Scoring model: {args.model}; contexts cut after {args.max_context_tokens} tokens; "
         f"trained detectors use a window of {args.window} tokens.",
         f"- Rows per file: {args.limit if args.limit else 'all'}.",
+        (
+            "- sampling_consistency: left out (--no-sampling)."
+            if args.no_sampling
+            else f"- sampling_consistency: {args.samples} sampled answers of up to "
+            f"{args.sample_tokens} tokens per prompt, temperature 0.7."
+        ),
         f"- Wall time: {wall_seconds / 60:.1f} min in all.",
     ]
     for name, text in benchmark.counts.items():

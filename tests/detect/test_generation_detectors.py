@@ -261,7 +261,9 @@ def test_registry_lists_generation_detectors():
         "low_context_attribution",
         "low_logprob",
         "low_lookback",
+        "sampling_consistency",
         "stacked_ensemble",
+        "token_classifier",
         "unsupported_word",
     ]
 
