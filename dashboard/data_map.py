@@ -95,7 +95,9 @@ def data_map_figure(
         yaxis={"range": [-0.02, 1.02]},
         margin=FIGURE_MARGIN,
         height=480,
-        dragmode="select",
+        # Streamlit selects points on click only outside box and lasso mode, so the
+        # map starts in zoom mode. Box Select and Lasso are in the mode bar.
+        dragmode="zoom",
     )
     return figure
 

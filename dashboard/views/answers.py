@@ -12,7 +12,12 @@ from typing import Any
 import streamlit as st
 
 from dashboard import state
-from dashboard.answer_rendering import answers_table, coloured_answer, default_detector
+from dashboard.answer_rendering import (
+    answers_table,
+    apply_quality_rule,
+    coloured_answer,
+    default_detector,
+)
 from dashboard.components import (
     choose_completed_run,
     csv_download,
@@ -202,6 +207,7 @@ def _show_answers(store: RunStore, record: RunRecord) -> None:
     )
     ensure_value(state.ANSWERS_ONLY_FLAGGED, False)
     only_flagged = right.checkbox(t("answers.only_flagged"), key=state.ANSWERS_ONLY_FLAGGED)
+    records = apply_quality_rule(records, record.run_id, detector)
 
     table = answers_table(records, detector)
     flagged = int(table["flagged"].fillna(False).astype(bool).sum())

@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.answer_rendering import coloured_answer, default_detector
+from dashboard.answer_rendering import apply_quality_rule, coloured_answer, default_detector
 from dashboard.charts import relabel
 from dashboard.components import (
     choose_completed_run,
@@ -358,6 +358,7 @@ def main() -> None:
     detectors = list(records[0]["detectors"])
     ensure_choice(state.ANSWER_DETECTOR, detectors, default_detector(detectors))
     detector = st.selectbox(t("answers.detector"), detectors, key=state.ANSWER_DETECTOR)
+    records = apply_quality_rule(records, run.run_id, detector)
     record = _choose_answer(records, detector)
     if record is None:
         return

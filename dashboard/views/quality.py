@@ -1,31 +1,44 @@
-"""Detector quality page: ROC and PR curves of a classification run's flags, and a threshold.
+"""Detector quality page: ROC and PR curves of a run's hallucination scores, and a threshold.
 
-A classifier's wrong validation predictions are its hallucinations. The page
-shows how well the label-free scores (``low_margin``, ``low_confidence``)
-separate them from right ones, and a threshold slider whose rule the Predict
-page then uses for its flags.
+For a classification run, the wrong validation predictions are its
+hallucinations. The page shows how well the label-free scores
+(``low_margin``, ``low_confidence``) separate them from right ones.
 
-TODO: generation runs (answers scored against references) are not shown yet,
-and the Inspect page still shows the detector's default flags.
+For a generation run, a stored answer is hallucinated when it does not give
+its reference answer (``halluscope.inference.matching.answer_matches``). The
+page shows how well each generation detector's response score separates
+those answers from right ones. Typed questions have no reference and are
+left out.
+
+The threshold slider sets the flag rule of one score or detector for the
+chosen run. The Predict and Inspect pages (classification) and the Answers
+and Inspect answer pages (generation) then flag by it.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard import state
+from dashboard.answer_rendering import default_detector
 from dashboard.components import (
-    choose_completed_run,
     csv_download,
     ensure_choice,
     ensure_value,
     escape_markdown,
     option_labels,
+    run_label,
 )
 from dashboard.i18n import t
-from dashboard.services import get_store, predictions_cached
+from dashboard.services import answers_of, completed_runs, get_store, predictions_cached
 from halluscope.data import DataError
+from halluscope.detect import get_detector
 from halluscope.evaluate.curves import (
     CLASSIFICATION_SCORES,
     classification_scores,
@@ -35,10 +48,45 @@ from halluscope.evaluate.curves import (
     roc_points,
 )
 from halluscope.evaluate.metrics import auprc, auroc, best_f1, metrics_at_threshold
+from halluscope.inference.matching import answer_matches, normalize_answer
 from halluscope.models import ModelError
+from halluscope.runs import RunRecord, RunStore
+
+RUN_KINDS = ("classification", "generation")
+DEFAULT_THRESHOLD = 0.5
 
 
-def _summary_table(labels, scores) -> pd.DataFrame:
+# Shared by both kinds of run
+
+
+def _choose_run(store: RunStore) -> RunRecord | None:
+    """Show a selectbox of the completed classification and generation runs, newest first."""
+    records = [record for kind in RUN_KINDS for record in completed_runs(store, kind)]
+    if not records:
+        st.info(t("predict.no_runs"))
+        st.page_link("views/train.py", label=t("predict.go_train"), icon=":material/arrow_back:")
+        return None
+
+    records.sort(key=lambda record: record.created_at, reverse=True)
+    by_id = {record.run_id: record for record in records}
+    kind_names = {kind: t(f"data.task_{kind}") for kind in RUN_KINDS}
+
+    def label(run_id: str) -> str:
+        record = by_id[run_id]
+        return f"{run_label(record)} · {kind_names[record.kind]} · {run_id}"
+
+    ensure_choice(state.QUALITY_RUN, list(by_id), records[0].run_id)
+    run_id = st.selectbox(
+        t("predict.run"),
+        list(by_id),
+        format_func=option_labels(list(by_id), label),
+        key=state.QUALITY_RUN,
+    )
+    return by_id[run_id]
+
+
+def _summary_table(labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Return AUROC, AUPRC and best F1 per score (raises ``ValueError`` for a single class)."""
     rows = []
     for name, values in scores.items():
         best = best_f1(labels, values)
@@ -54,7 +102,7 @@ def _summary_table(labels, scores) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _curves(labels, scores) -> None:
+def _curves(labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> None:
     roc_box, pr_box = st.columns(2)
     roc = roc_figure(
         {name: roc_points(labels, values) for name, values in scores.items()},
@@ -72,28 +120,51 @@ def _curves(labels, scores) -> None:
     pr_box.plotly_chart(pr, key=state.QUALITY_PR_CHART)
 
 
-def _threshold(run_id: str, labels, scores) -> None:
-    """Show the detector and threshold widgets, the confusion counts, and store the flag rule."""
+def _registered_threshold(name: str) -> float:
+    """Return the default threshold of a registered detector, or ``DEFAULT_THRESHOLD``."""
+    try:
+        detector = get_detector(name)
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_THRESHOLD
+    return float(getattr(detector, "threshold", DEFAULT_THRESHOLD))
+
+
+def _threshold(
+    run_id: str,
+    labels: np.ndarray,
+    scores: Mapping[str, np.ndarray],
+    *,
+    default: str,
+    label: Callable[[Any], str],
+    default_threshold: float = DEFAULT_THRESHOLD,
+) -> tuple[str, float]:
+    """Show the detector and threshold widgets and the confusion counts, and store the flag rule.
+
+    Returns:
+        The chosen score or detector name and the threshold.
+    """
     st.subheader(t("quality.threshold_header"))
-    names = list(CLASSIFICATION_SCORES)
-    ensure_choice(state.QUALITY_DETECTOR, names, names[0])
-    ensure_value(state.QUALITY_THRESHOLD, 0.5)
+    names = list(scores)
+    ensure_choice(state.QUALITY_DETECTOR, names, default)
+    ensure_value(state.QUALITY_THRESHOLD, default_threshold)
     detector_box, slider_box = st.columns([1, 2])
     detector = detector_box.selectbox(
         t("quality.detector"),
         names,
-        format_func=option_labels(names, lambda name: t(f"quality.score_{name}")),
+        format_func=option_labels(names, label),
         key=state.QUALITY_DETECTOR,
     )
-    threshold = slider_box.slider(
-        t("quality.threshold"),
-        min_value=0.0,
-        max_value=1.0,
-        step=0.01,
-        key=state.QUALITY_THRESHOLD,
-        help=t("quality.threshold_help"),
+    threshold = float(
+        slider_box.slider(
+            t("quality.threshold"),
+            min_value=0.0,
+            max_value=1.0,
+            step=0.01,
+            key=state.QUALITY_THRESHOLD,
+            help=t("quality.threshold_help"),
+        )
     )
-    st.session_state[state.QUALITY_FLAG_RULE] = (run_id, detector, float(threshold))
+    st.session_state[state.QUALITY_FLAG_RULE] = (run_id, detector, threshold)
 
     counts = metrics_at_threshold(labels, scores[detector], threshold)
     columns = st.columns(7)
@@ -108,18 +179,13 @@ def _threshold(run_id: str, labels, scores) -> None:
     ]
     for column, (key, value) in zip(columns, values, strict=True):
         column.metric(t(key), value)
-    st.caption(t("quality.applies_to_predict"))
-    st.page_link("views/predict.py", label=t("quality.go_predict"), icon=":material/arrow_forward:")
+    return detector, threshold
 
 
-def main() -> None:
-    st.title(t("quality.title"))
-    st.caption(t("quality.intro"))
-    store = get_store()
+# Classification runs
 
-    record = choose_completed_run(store, key=state.QUALITY_RUN)
-    if record is None:
-        return
+
+def _classification_quality(store: RunStore, record: RunRecord) -> None:
     try:
         with st.spinner(t("predict.running")):
             table, _ = predictions_cached(str(store.home), record.run_id)
@@ -144,7 +210,173 @@ def main() -> None:
         summary, file_name=f"detector-quality-{record.run_id}.csv", key=state.QUALITY_DOWNLOAD
     )
     _curves(labels, scores)
-    _threshold(record.run_id, labels, scores)
+    names = list(CLASSIFICATION_SCORES)
+    _threshold(
+        record.run_id,
+        labels,
+        {name: scores[name] for name in names},
+        default=names[0],
+        label=lambda name: t(f"quality.score_{name}"),
+    )
+    st.caption(t("quality.applies_to_predict"))
+    st.page_link("views/predict.py", label=t("quality.go_predict"), icon=":material/arrow_forward:")
+
+
+# Generation runs
+
+
+def _has_reference(answer: dict[str, Any]) -> bool:
+    """Return whether the answer has a reference with at least one word to match against."""
+    reference = answer.get("reference")
+    return bool(reference) and bool(normalize_answer(reference))
+
+
+def _shared_detectors(answers: Sequence[dict[str, Any]]) -> list[str]:
+    """Return the detectors with a finite response score on every answer, in stored order."""
+    names = list(answers[0]["detectors"])
+    return [
+        name
+        for name in names
+        if all(
+            isinstance(score := answer["detectors"].get(name, {}).get("score"), int | float)
+            and math.isfinite(score)
+            for answer in answers
+        )
+    ]
+
+
+def _answers_frame(
+    answers: Sequence[dict[str, Any]],
+    labels: np.ndarray,
+    scores: Mapping[str, np.ndarray],
+    flagged: np.ndarray | None,
+) -> pd.DataFrame:
+    """Return one row per labelled answer: its text, label, each detector's score and its flag."""
+    frame = pd.DataFrame(
+        {
+            "index": [answer["index"] for answer in answers],
+            "question": [answer["question"] for answer in answers],
+            "answer": [answer["answer"] for answer in answers],
+            "reference": [answer["reference"] for answer in answers],
+            "hallucinated": labels.astype(bool),
+        }
+    )
+    for name, values in scores.items():
+        frame[name] = values
+    if flagged is not None:
+        frame["flagged"] = flagged
+    return frame
+
+
+def _show_answers_frame(frame: pd.DataFrame, run_id: str) -> None:
+    st.subheader(t("quality.answers_header"))
+    score_columns = [
+        column
+        for column in frame.columns
+        if column not in ("index", "question", "answer", "reference", "hallucinated", "flagged")
+    ]
+    column_config: dict[str, Any] = {
+        "index": st.column_config.NumberColumn(t("answers.col_index")),
+        "question": st.column_config.TextColumn(t("answers.col_question")),
+        "answer": st.column_config.TextColumn(t("answers.col_answer")),
+        "reference": st.column_config.TextColumn(t("answers.col_reference")),
+        "hallucinated": st.column_config.CheckboxColumn(
+            t("quality.col_hallucinated"), help=t("quality.col_hallucinated_help")
+        ),
+    }
+    if "flagged" in frame.columns:
+        column_config["flagged"] = st.column_config.CheckboxColumn(t("answers.col_flagged"))
+    for column in score_columns:
+        column_config[column] = st.column_config.NumberColumn(column, format="%.3f")
+    st.dataframe(
+        frame, hide_index=True, column_config=column_config, key=state.QUALITY_ANSWERS_TABLE
+    )
+    csv_download(
+        frame,
+        file_name=f"answer-quality-{run_id}.csv",
+        key=state.QUALITY_ANSWERS_DOWNLOAD,
+    )
+
+
+def _generation_quality(store: RunStore, record: RunRecord) -> None:
+    records = answers_of(store, record.run_id)
+    if not records:
+        st.info(t("quality.no_answers"))
+        st.page_link(
+            "views/answers.py", label=t("quality.go_answers"), icon=":material/arrow_back:"
+        )
+        return
+
+    answers = [answer for answer in records if _has_reference(answer)]
+    left_out = len(records) - len(answers)
+    if not answers:
+        st.info(t("quality.no_references", total=len(records)))
+        return
+    labels = np.array(
+        [not answer_matches(answer["answer"], answer["reference"]) for answer in answers],
+        dtype=np.int64,
+    )
+    st.caption(
+        t(
+            "quality.answer_counts",
+            total=len(answers),
+            wrong=int(labels.sum()),
+            left_out=left_out,
+        )
+    )
+
+    detectors = _shared_detectors(answers)
+    if not detectors:
+        st.info(t("quality.no_scores"))
+        return
+    scores = {
+        name: np.array([answer["detectors"][name]["score"] for answer in answers], dtype=float)
+        for name in detectors
+    }
+
+    # With a single class, AUROC, the curves and recall are undefined, so the
+    # metrics raise a ValueError that names the class. The page shows its message.
+    try:
+        summary = _summary_table(labels, scores)
+    except ValueError as error:
+        st.info(t("quality.undefined", error=escape_markdown(error)))
+        _show_answers_frame(_answers_frame(answers, labels, scores, None), record.run_id)
+        return
+
+    st.dataframe(summary, hide_index=True)
+    csv_download(
+        summary, file_name=f"detector-quality-{record.run_id}.csv", key=state.QUALITY_DOWNLOAD
+    )
+    _curves(labels, scores)
+    first = default_detector(detectors)
+    detector, threshold = _threshold(
+        record.run_id,
+        labels,
+        scores,
+        default=first,
+        label=str,
+        # The slider opens on the first detector's own threshold, so that a visit to
+        # this page leaves the flags of the Answers pages as they were.
+        default_threshold=_registered_threshold(first),
+    )
+    st.caption(t("quality.applies_to_answers"))
+    st.page_link("views/answers.py", label=t("quality.go_answers"), icon=":material/arrow_forward:")
+    flagged = scores[detector] >= threshold
+    _show_answers_frame(_answers_frame(answers, labels, scores, flagged), record.run_id)
+
+
+def main() -> None:
+    st.title(t("quality.title"))
+    st.caption(t("quality.intro"))
+    store = get_store()
+
+    record = _choose_run(store)
+    if record is None:
+        return
+    if record.kind == "generation":
+        _generation_quality(store, record)
+    else:
+        _classification_quality(store, record)
 
 
 main()
