@@ -71,6 +71,9 @@ def generation_settings(selection: GenerationSelection) -> dict[str, Any]:
         state.TRAIN_LORA_ALPHA: float(_DEFAULTS["lora_alpha"]),
         state.TRAIN_VALIDATION_FRACTION: float(_DEFAULTS["validation_fraction"]),
         state.TRAIN_SEED: int(_DEFAULTS["seed"]),
+        state.TRAIN_PROBE_KNOWLEDGE: bool(_DEFAULTS["probe_knowledge"]),
+        state.TRAIN_PROBE_SAMPLES: int(_DEFAULTS["probe_samples"]),
+        state.TRAIN_ANSWER_DYNAMICS: bool(_DEFAULTS["answer_dynamics"]),
     }
     for key, value in defaults.items():
         ensure_value(key, value)
@@ -143,6 +146,25 @@ def generation_settings(selection: GenerationSelection) -> dict[str, Any]:
         t("train.seed"), min_value=0, step=1, key=state.TRAIN_SEED, help=t("train.seed_help")
     )
 
+    # Known and unknown facts: a probe of the base model, and per-example answer losses.
+    probe_knowledge = left.checkbox(
+        t("knowledge.probe"), key=state.TRAIN_PROBE_KNOWLEDGE, help=t("knowledge.probe_help")
+    )
+    probe_samples = middle.number_input(
+        t("knowledge.probe_samples"),
+        min_value=0,
+        max_value=64,
+        step=1,
+        key=state.TRAIN_PROBE_SAMPLES,
+        help=t("knowledge.probe_samples_help"),
+        disabled=not probe_knowledge,
+    )
+    answer_dynamics = right.checkbox(
+        t("knowledge.answer_dynamics"),
+        key=state.TRAIN_ANSWER_DYNAMICS,
+        help=t("knowledge.answer_dynamics_help"),
+    )
+
     return {
         "name": name.strip() or None,
         "model": model,
@@ -159,4 +181,7 @@ def generation_settings(selection: GenerationSelection) -> dict[str, Any]:
         "lora_alpha": float(lora_alpha),
         "validation_fraction": float(validation_fraction),
         "seed": int(seed),
+        "probe_knowledge": bool(probe_knowledge),
+        "probe_samples": int(probe_samples),
+        "answer_dynamics": bool(answer_dynamics),
     }

@@ -108,6 +108,11 @@ TRAIN_GENERATION_LEARNING_RATE = "train_generation_learning_rate"
 TRAIN_GENERATION_EPOCHS = "train_generation_epochs"
 TRAIN_GENERATION_BATCH_SIZE = "train_generation_batch_size"
 TRAIN_GENERATION_MAX_LENGTH = "train_generation_max_length"
+TRAIN_PROBE_KNOWLEDGE = "train_probe_knowledge"
+"""Checkbox: ask the base model every question before fine-tuning (known/unknown facts)."""
+TRAIN_PROBE_SAMPLES = "train_probe_samples"
+TRAIN_ANSWER_DYNAMICS = "train_answer_dynamics"
+"""Checkbox: record each training answer's loss before training and at every epoch end."""
 TRAIN_START = "train_start"
 """Button: create a queued run and start its worker process."""
 TRAIN_RUN = "train_run"
@@ -186,12 +191,23 @@ ANSWER_TOKEN_DOWNLOAD = "answer_token_download"
 # Detector quality page.
 QUALITY_RUN = "quality_run"
 QUALITY_DETECTOR = "quality_detector"
-"""Selectbox: the score the threshold applies to, ``low_margin`` or ``low_confidence``."""
+"""Selectbox: the score the threshold applies to.
+
+For a classification run ``low_margin`` or ``low_confidence``, for a
+generation run a generation detector such as ``low_logprob``.
+"""
 QUALITY_THRESHOLD = "quality_threshold"
-"""Slider: flag predictions whose score is at least this."""
+"""Slider: flag predictions or answers whose score is at least this."""
 QUALITY_DOWNLOAD = "quality_download"
+QUALITY_ANSWERS_DOWNLOAD = "quality_answers_download"
+"""Download button: a generation run's labelled answers with every detector's score, as CSV."""
 QUALITY_FLAG_RULE = "quality_flag_rule"
-"""``(run id, score name, threshold)`` set on the Quality page; the Predict page flags by it."""
+"""``(run id, score or detector name, threshold)`` set on the Quality page.
+
+The Predict and Inspect pages flag a classification run's predictions by it,
+and the Answers and Inspect answer pages flag a generation run's answers by
+it while they show that detector.
+"""
 
 # Runs page.
 RUNS_FILTER_STATUS = "runs_filter_status"
@@ -232,6 +248,13 @@ REVIEW_DOWNLOAD = "review_download"
 # Training data page (data map and suspected label errors).
 TRAINING_DATA_RUN = "training_data_run"
 """Selectbox: the completed classification run whose training rows the page shows."""
+TRAINING_DATA_KIND = "training_data_kind"
+"""Radio: ``"classification"`` (data map, label errors) or ``"generation"`` (known facts)."""
+TRAINING_DATA_GENERATION_RUN = "training_data_generation_run"
+"""Selectbox: the completed generation run whose known and unknown facts the page shows."""
+KNOWLEDGE_COUNTS_DOWNLOAD = "knowledge_counts_download"
+KNOWLEDGE_CURVES_DOWNLOAD = "knowledge_curves_download"
+KNOWLEDGE_RATES_DOWNLOAD = "knowledge_rates_download"
 TRAINING_DATA_REGION = "training_data_region"
 """Multiselect: data-map regions whose rows the table lists (empty lists all)."""
 TRAINING_DATA_FIND_ISSUES = "training_data_find_issues"
@@ -254,6 +277,9 @@ COMPARE_NEIGHBOURS_DOWNLOAD = "compare_neighbours_download"
 # Element keys of figures and tables, for tests that look them up.
 TRAINING_DATA_MAP_CHART = "training_data_map_chart"
 TRAINING_DATA_ISSUES_TABLE = "training_data_issues_table"
+KNOWLEDGE_LOSS_CHART = "knowledge_loss_chart"
+KNOWLEDGE_RATES_CHART = "knowledge_rates_chart"
+KNOWLEDGE_RATES_TABLE = "knowledge_rates_table"
 COMPARE_METRICS_CHART = "compare_metrics_chart"
 COMPARE_SUMMARY_TABLE = "compare_summary_table"
 COMPARE_EXAMPLES_TABLE = "compare_examples_table"
@@ -277,6 +303,7 @@ INSPECT_ATTENTION_GRID = "inspect_attention_grid"
 RUNS_TABLE = "runs_table"
 QUALITY_ROC_CHART = "quality_roc_chart"
 QUALITY_PR_CHART = "quality_pr_chart"
+QUALITY_ANSWERS_TABLE = "quality_answers_table"
 
 # Option values shared by several widgets.
 NO_COLUMN = "__none__"
@@ -300,6 +327,9 @@ PERSISTENT_WIDGET_KEYS = (
     TRAIN_GENERATION_EPOCHS,
     TRAIN_GENERATION_BATCH_SIZE,
     TRAIN_GENERATION_MAX_LENGTH,
+    TRAIN_PROBE_KNOWLEDGE,
+    TRAIN_PROBE_SAMPLES,
+    TRAIN_ANSWER_DYNAMICS,
     ANSWERS_RUN,
     ANSWERS_LIMIT,
     ANSWERS_MAX_NEW_TOKENS,
@@ -366,6 +396,8 @@ PERSISTENT_WIDGET_KEYS = (
     TRAIN_DROP_LABEL_ISSUES,
     TRAIN_KEEP_BEST_EPOCH,
     TRAINING_DATA_RUN,
+    TRAINING_DATA_KIND,
+    TRAINING_DATA_GENERATION_RUN,
     TRAINING_DATA_REGION,
     TRAINING_DATA_ONLY_ISSUES,
     COMPARE_RUNS,

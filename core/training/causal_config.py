@@ -57,6 +57,15 @@ class CausalLMTrainConfig:
             full model (the adapter is saved as well).
         max_steps: Stop after this many optimisation steps (-1: no limit).
         allow_hub: Allow a ``hub:`` model to be downloaded.
+        probe_knowledge: Before training, ask the base model every question
+            and sort the rows into known, maybe known and unknown facts
+            (``knowledge.json``; see ``halluscope.training.knowledge``).
+        probe_samples: Sampled answers per question in that probe, besides
+            the greedy one.
+        answer_dynamics: Record each training example's answer loss before
+            training and at every epoch end (``answer_dynamics.json``). Off
+            by default, because each record is a forward pass over the
+            training split: an estimated third of an epoch's compute.
     """
 
     model: str
@@ -82,6 +91,9 @@ class CausalLMTrainConfig:
     merge: bool = False
     max_steps: int = -1
     allow_hub: bool = False
+    probe_knowledge: bool = False
+    probe_samples: int = 4
+    answer_dynamics: bool = False
     kind: str = field(default="generation", init=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +146,7 @@ class CausalLMTrainConfig:
                 self.max_steps == -1 or self.max_steps >= 1,
                 "max_steps must be -1 (no limit) or >= 1",
             ),
+            (0 <= self.probe_samples <= 64, "probe_samples must be between 0 and 64"),
         ]
         for ok, message in checks:
             if not ok:

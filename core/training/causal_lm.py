@@ -302,6 +302,21 @@ def completion_token_nll(
     Returns:
         ``(nll_sum, token_count)``: a float32 scalar in nats and an int64 scalar.
     """
+    logits, kept_targets, _ = _answer_logits(model, batch)
+    nll_sum = F.cross_entropy(logits.float(), kept_targets, reduction="sum")
+    return nll_sum, torch.as_tensor(kept_targets.numel(), device=nll_sum.device)
+
+
+def _answer_logits(
+    model: torch.nn.Module, batch: Mapping[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run the model and keep the logits of the positions that predict an answer token.
+
+    Returns:
+        ``(logits, targets, predicts_answer)``: logits ``(tokens, vocab)``, the
+        answer token ids they predict ``(tokens,)``, and the boolean
+        ``(batch, seq)`` mask of those positions, in the same row-major order.
+    """
     labels = batch["labels"]
     targets = labels[:, 1:]
     predicts_answer = torch.zeros_like(labels, dtype=torch.bool)
@@ -314,9 +329,40 @@ def completion_token_nll(
         logits = model(**inputs, use_cache=False, logits_to_keep=predicts_answer).logits
     else:
         logits = model(**inputs, use_cache=False).logits[predicts_answer]
+    return logits, kept_targets, predicts_answer
 
-    nll_sum = F.cross_entropy(logits.float(), kept_targets, reduction="sum")
-    return nll_sum, torch.as_tensor(kept_targets.numel(), device=nll_sum.device)
+
+def completion_nll_per_example(
+    model: torch.nn.Module, batch: Mapping[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return each example's summed answer-token NLL, answer-token count and exact match.
+
+    The same positions as ``completion_token_nll`` are scored, so the sums over
+    the batch equal its ``(nll_sum, token_count)``.
+
+    Args:
+        model: A causal LM (or a PEFT model around one).
+        batch: ``input_ids``, ``attention_mask`` and ``labels``, each ``(batch, seq)``.
+
+    Returns:
+        ``(nll_sum, token_count, exact_match)``, each ``(batch,)``: float32 sums
+        in nats, int64 counts, and whether every answer token of the example is
+        the argmax of its logits (teacher-forced exact match). An example
+        without answer tokens has a sum and count of 0 and counts as matched.
+    """
+    logits, kept_targets, predicts_answer = _answer_logits(model, batch)
+    logits = logits.float()
+    example_of_token = predicts_answer.nonzero()[:, 0]
+    batch_size = predicts_answer.shape[0]
+
+    token_nll = F.cross_entropy(logits, kept_targets, reduction="none")
+    wrong = (logits.argmax(dim=-1) != kept_targets).long()
+    nll_sum = torch.zeros(batch_size, dtype=torch.float32, device=token_nll.device)
+    nll_sum.index_add_(0, example_of_token, token_nll)
+    token_count = predicts_answer.sum(dim=1).to(torch.long)
+    wrong_count = torch.zeros(batch_size, dtype=torch.long, device=token_nll.device)
+    wrong_count.index_add_(0, example_of_token, wrong)
+    return nll_sum, token_count, wrong_count == 0
 
 
 def perplexity(mean_nll: float) -> float:
@@ -772,6 +818,68 @@ def _epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _probe_base_model(
+    store: RunStore,
+    run_id: str,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    data: GenerationData,
+    train_rows: Sequence[int],
+    validation_rows: Sequence[int],
+    config: CausalLMTrainConfig,
+    stop_signal: StopSignal | None,
+) -> bool:
+    """Run the knowledge probe on the base model; return True when the run was cancelled."""
+    # Imported here because the knowledge module imports this one.
+    from halluscope.inference.classify import InferenceCancelledError
+    from halluscope.training.knowledge import ProbeSettings, probe_run_rows
+
+    def should_stop() -> bool:
+        if stop_signal is not None and stop_signal.received is not None:
+            return True
+        return store.cancel_requested(run_id)
+
+    # NOTE: under multi-GPU training every process runs the whole probe and
+    # writes the same knowledge.json. Only single-process runs are tested.
+    try:
+        probe_run_rows(
+            store,
+            run_id,
+            model,
+            tokenizer,
+            data,
+            train_rows,
+            validation_rows,
+            settings=ProbeSettings(samples=config.probe_samples, seed=config.seed),
+            should_stop=should_stop,
+        )
+    except InferenceCancelledError:
+        logger.info("Run %s: cancelled during the knowledge probe.", run_id)
+        return True
+    return False
+
+
+def _answer_dynamics_callback(
+    train_dataset: _CompletionDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    row_numbers: Sequence[int],
+    run_dir: Path,
+    config: CausalLMTrainConfig,
+    progress: ProgressEventsCallback,
+) -> TrainerCallback:
+    # Imported here because the answer dynamics module imports this one.
+    from halluscope.training.answer_dynamics import ANSWER_DYNAMICS_FILE, AnswerDynamicsCallback
+
+    return AnswerDynamicsCallback(
+        train_dataset,
+        CompletionCollator(tokenizer.pad_token_id),
+        row_numbers,
+        run_dir / ANSWER_DYNAMICS_FILE,
+        batch_size=config.batch_size,
+        is_cancelled=lambda: progress.cancelled,
+    )
+
+
 def _train(
     store: RunStore,
     run_id: str,
@@ -817,6 +925,10 @@ def _train(
         device=pick_device(),
         dtype=torch.float32,
     )
+    if config.probe_knowledge and _probe_base_model(
+        store, run_id, model, tokenizer, data, train_rows, validation_rows, config, stop_signal
+    ):
+        return {}, True
     model.config.use_cache = False
     model = _prepare_model(model, config)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -846,10 +958,22 @@ def _train(
     callbacks: list[TrainerCallback] = [progress, _SkipEvaluationAfterCancel(progress)]
     if config.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
+    train_dataset = _CompletionDataset([examples[i] for i in train_rows])
+    if config.answer_dynamics:
+        callbacks.append(
+            _answer_dynamics_callback(
+                train_dataset,
+                tokenizer,
+                [data.row_numbers[i] for i in train_rows],
+                run_dir,
+                config,
+                progress,
+            )
+        )
     trainer = _CompletionTrainer(
         model=model,
         args=_training_arguments(config, run_dir),
-        train_dataset=_CompletionDataset([examples[i] for i in train_rows]),
+        train_dataset=train_dataset,
         eval_dataset=_CompletionDataset([examples[i] for i in validation_rows]),
         data_collator=CompletionCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,

@@ -268,6 +268,7 @@ def _show_progress(store: RunStore, run_id: str, was_active: bool) -> None:
         )
 
     steps = [event for event in events if event.get("type") in ("train_step", "eval", "train_end")]
+    probes = [event for event in events if event.get("type") == "probe"]
     if steps:
         last = steps[-1]
         step, max_steps = int(last.get("step") or 0), int(last.get("max_steps") or 0)
@@ -279,6 +280,11 @@ def _show_progress(store: RunStore, run_id: str, was_active: bool) -> None:
         else:
             text = t("train.progress_done", step=step, max_steps=max_steps)
         st.progress(fraction, text=text)
+    elif record.is_active and probes:
+        # The knowledge probe runs before the first training step.
+        done, total = int(probes[-1].get("done") or 0), int(probes[-1].get("total") or 0)
+        fraction = min(done / total, 1.0) if total else 0.0
+        st.progress(fraction, text=t("train.probe_progress", done=done, total=total))
     elif record.is_active:
         st.progress(0.0, text=t("train.waiting"))
 

@@ -3,7 +3,9 @@
 The data map reads the run's ``dynamics.json``; clicking or box-selecting
 points lists those training rows. The label-error ranking is computed on
 request (it embeds every training row with the frozen base encoder) and stored
-in the run folder.
+in the run folder. For a generation run the page shows which facts the base
+model knew before fine-tuning, their loss curves and hallucination rates
+(``dashboard.knowledge_charts``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import choose_completed_run, csv_download, escape_markdown
+from dashboard.components import (
+    choose_completed_run,
+    csv_download,
+    ensure_choice,
+    escape_markdown,
+    option_labels,
+)
 from dashboard.data_map import data_map_figure, epoch_probability_figure
 from dashboard.i18n import t
+from dashboard.knowledge_charts import show_knowledge
 from dashboard.services import get_store
 from halluscope.runs import RunStore
 from halluscope.training.dynamics import REGIONS, TrainingDynamics, load_dynamics
@@ -172,6 +181,23 @@ def main() -> None:
     st.title(t("training_data.title"))
     st.caption(t("training_data.intro"))
     store = get_store()
+    kinds = ("classification", "generation")
+    ensure_choice(state.TRAINING_DATA_KIND, kinds, "classification")
+    kind = st.radio(
+        t("data.task"),
+        kinds,
+        format_func=option_labels(kinds, lambda value: t(f"data.task_{value}")),
+        key=state.TRAINING_DATA_KIND,
+        horizontal=True,
+    )
+    if kind == "generation":
+        generation_run = choose_completed_run(
+            store, key=state.TRAINING_DATA_GENERATION_RUN, kind="generation"
+        )
+        if generation_run is not None:
+            show_knowledge(store, generation_run.run_id)
+        return
+
     record = choose_completed_run(store, key=state.TRAINING_DATA_RUN)
     if record is None:
         return

@@ -127,6 +127,21 @@ def test_running_run_shows_progress(make_app, store, sleeper):
     assert app.button(key="train_cancel").label == "Cancel run"
 
 
+def test_running_probe_shows_progress(make_app, store, sleeper):
+    run_id = _create_run(store, "live", "running", pid=sleeper.pid)
+    store.append_event(run_id, {"type": "probe", "done": 40, "total": 160})
+
+    app = open_page(make_app(), "train")
+
+    assert not app.exception
+    progress = app.get("progress")
+    assert len(progress) == 1
+    assert progress[0].proto.value == 25
+    assert progress[0].proto.text == (
+        "Asking the base model the training questions first: 40 of 160 answers."
+    )
+
+
 def test_cancel_stops_worker(make_app, store, sleeper):
     run_id = _create_run(store, "live", "running", pid=sleeper.pid)
     app = open_page(make_app(), "train")
