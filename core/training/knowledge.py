@@ -241,7 +241,7 @@ def probe_knowledge(
     )
 
     # All samples come from one call: each prompt is repeated ``samples`` times,
-    # and a batch holds the samples of ``batch_size`` prompts, so that one decoding
+    # and a batch contains the samples of ``batch_size`` prompts, so that one decoding
     # step serves every sample of those prompts.
     samples_right = [0] * len(prompts)
     if settings.samples:
