@@ -2,10 +2,12 @@
 
 Evaluating many detectors on a labelled file needs, for each response, the
 model's log-probs and entropies (``low_logprob``, ``high_entropy``), the
-lookback ratio of every head (``low_lookback``, ``lookback_lens``) and the
-other detectors' token scores (``stacked_ensemble``). ``extract_features``
-reads the first two from one forward pass with attentions, so each response
-goes through the model once however many detectors run.
+lookback ratio of every head (``low_lookback``, ``lookback_lens``), the
+log-probs without the context and the other detectors' token scores
+(``stacked_ensemble``). ``extract_features`` reads the first two from one
+forward pass with attentions and the third from a pass over the short
+prompt without the context, so each response costs about one pass over its
+context however many detectors run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from halluscope.detect.trained import TokenFeatures
 from halluscope.evaluate.datasets import XSUM_QUESTION, LabelledResponse
 from halluscope.explain.lookback import lookback_ratios_from_output
 from halluscope.explain.sequence import encode_prompt_response
+from halluscope.inference.context_free import context_free_logprobs
 from halluscope.inference.generate import token_statistics
 from halluscope.inference.prompting import render_prompt
 from halluscope.inference.runtime import eval_mode, model_device
@@ -44,9 +47,9 @@ class ExampleFeatures:
 
     Attributes:
         record: the labelled response.
-        features: the scored response, the (possibly cut) context and the
-            lookback ratios [n_tokens, layers, heads]; detectors' token scores
-            are added by the evaluation.
+        features: the scored response, the (possibly cut) context, the
+            lookback ratios [n_tokens, layers, heads] and the log-probs without
+            the context; detectors' token scores are added by the evaluation.
         context_truncated: whether the context was cut to the token limit.
     """
 
@@ -104,12 +107,15 @@ def extract_example(
     *,
     max_context_tokens: int = DEFAULT_MAX_CONTEXT_TOKENS,
     system: str | None = None,
+    context_free: bool = True,
 ) -> ExampleFeatures:
     """Score one labelled response by teacher forcing and read its lookback ratios.
 
     The prompt is ``render_prompt`` of the record's question (the summary
     instruction for XSum) and its context cut to ``max_context_tokens``, as
-    ``halluscope analyze`` builds it.
+    ``halluscope analyze`` builds it. With ``context_free`` (default), the
+    response is also scored after the same prompt without the context, for
+    the stacked ensemble's pointwise mutual information.
 
     Raises:
         AttentionUnavailableError: the model was not loaded with eager attention.
@@ -140,7 +146,10 @@ def extract_example(
         prompt_length=prompt_length,
     )
     ratios = lookback_ratios_from_output(model, output, sequence)
-    return ExampleFeatures(record, TokenFeatures(scored, context, ratios), truncated)
+    free = context_free_logprobs(model, tokenizer, scored, context) if context_free else None
+    return ExampleFeatures(
+        record, TokenFeatures(scored, context, ratios, context_free_logprobs=free), truncated
+    )
 
 
 def extract_features(

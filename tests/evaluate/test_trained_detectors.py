@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -15,7 +16,12 @@ from halluscope.detect import (
     create_generation_detectors,
     load_trained_detector,
 )
-from halluscope.detect.trained import novel_word_share, window_means
+from halluscope.detect.trained import (
+    novel_ngram,
+    novel_word_share,
+    source_pmi,
+    window_means,
+)
 from halluscope.evaluate.metrics import auroc
 from halluscope.inference import ScoredResponse
 
@@ -150,6 +156,7 @@ def test_stacked_ensemble_learns_from_base_scores():
         base_detectors=("low_logprob", "high_entropy"),
         token_features=(),
         window=1,
+        response_means=False,
     )
 
     scores = np.concatenate([detector.token_scores_from(example) for example in examples[30:]])
@@ -162,32 +169,83 @@ def test_stacked_ensemble_learns_from_base_scores():
     )
 
 
+def _words_response(text: str) -> ScoredResponse:
+    """A response with one token per whitespace-separated word (spaces in front)."""
+    words = text.split(" ")
+    tokens = tuple(words[:1]) + tuple(f" {word}" for word in words[1:])
+    starts = np.cumsum([0] + [len(token) for token in tokens[:-1]])
+    offsets = np.stack([starts, starts + [len(token) for token in tokens]], axis=1)
+    # A leading space belongs to no word, so each token's word starts after it.
+    offsets[1:, 0] += 1
+    response = _response(len(tokens))
+    return dataclasses.replace(response, text=text, tokens=tokens, offsets=offsets)
+
+
 def test_novel_word_share_by_word():
     response = _response(3)  # words "w0", "w1", "w2", one token each
 
-    values = novel_word_share(response, "We saw W1 and w2's friend.")
+    values = novel_word_share(TokenFeatures(response, "We saw W1 and w2's friend."))
 
     assert values.tolist() == [1.0, 0.0, 0.0]
-    assert novel_word_share(response, None).tolist() == [0.0, 0.0, 0.0]
+    assert novel_word_share(TokenFeatures(response, None)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_novel_ngram_new_phrase():
+    context = "The prime minister of Germany met the mayor of Paris."  # has "Germany met"
+    response = _words_response("the prime minister of France met the mayor")
+
+    bigrams = novel_ngram(TokenFeatures(response, context), 2)
+
+    # "of France" and "France met" are new; "minister of" and "met the" are in the context.
+    assert bigrams.tolist() == [0, 0, 0, 0, 1, 0, 0, 0]
+    assert novel_ngram(TokenFeatures(response, None), 2).tolist() == [0.0] * 8
+
+    # Every word and bigram of "the mayor of Germany" is in the context; its last trigram is not.
+    mixed = TokenFeatures(_words_response("the mayor of Germany"), context)
+    assert novel_ngram(mixed, 2).tolist() == [0, 0, 0, 0]
+    assert novel_ngram(mixed, 3).tolist() == [0, 0, 0, 1]
+
+
+def test_source_pmi_sign():
+    response = dataclasses.replace(_response(3), logprobs=np.array([-0.5, -4.0, -1.0]))
+    features = TokenFeatures(response, "ctx", context_free_logprobs=np.array([-3.0, -1.0, -1.0]))
+
+    pmi = source_pmi(features)
+
+    # The context made w0 likelier, w1 less likely, and left w2 alone.
+    assert pmi.tolist() == [2.5, -3.0, 0.0]
+    assert source_pmi(TokenFeatures(response, None)).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="context_free_logprobs"):
+        source_pmi(TokenFeatures(response, "ctx"))
 
 
 def test_ensemble_token_features_in_columns():
     detector = StackedEnsembleDetector(base_detectors=("low_logprob",), window=1)
     features = TokenFeatures(
-        _response(2), "w0", detector_scores={"low_logprob": np.array([0.2, 0.9])}
+        _response(2),
+        "w0",
+        detector_scores={"low_logprob": np.array([0.2, 0.9])},
+        context_free_logprobs=np.array([-2.0, -0.25]),
     )
 
     matrix = detector.feature_matrix(features)
 
-    assert detector.feature_names()[:4] == (
+    names = detector.feature_names()
+    assert names[:6] == (
         "low_logprob",
         "surprisal",
         "log_rank",
         "novel_word_share",
+        "source_pmi",
+        "context_free_surprisal",
     )
-    assert matrix.shape == (2, 8)
+    assert len(names) == matrix.shape[1] == 8 * 3
     assert matrix[:, 1].tolist() == [0.5, 0.5]
     assert matrix[:, 3].tolist() == [0.0, 1.0]
+    assert matrix[:, 4].tolist() == [1.5, -0.25]
+    # The response means repeat the mean of each column on every token.
+    assert names[16] == "low_logprob_response_mean"
+    assert matrix[:, 16].tolist() == pytest.approx([0.55, 0.55])
 
 
 def test_training_needs_both_classes():
