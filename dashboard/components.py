@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,43 @@ def ensure_value(key: str, default: Any) -> None:
     """Set widget ``key`` to ``default`` if it has no value yet (call before the widget)."""
     if key not in st.session_state:
         st.session_state[key] = default
+
+
+@dataclass(frozen=True)
+class NumberSetting:
+    """A number input of a settings form: its state key, texts, default and bounds.
+
+    ``default``, ``min_value``, ``max_value`` and ``step`` must all be ints
+    or all be floats, as ``st.number_input`` requires.
+    """
+
+    key: str
+    label: str
+    help: str
+    default: float | int
+    min_value: float | int
+    max_value: float | int | None = None
+    step: float | int = 1
+    format: str | None = None
+    disabled: bool = False
+
+
+def number_settings(settings: Sequence[NumberSetting], columns: Sequence[Any]) -> dict[str, Any]:
+    """Show ``settings`` as number inputs, filling ``columns`` in turn, and return values by key."""
+    values = {}
+    for index, setting in enumerate(settings):
+        ensure_value(setting.key, setting.default)
+        values[setting.key] = columns[index % len(columns)].number_input(
+            setting.label,
+            min_value=setting.min_value,
+            max_value=setting.max_value,
+            step=setting.step,
+            format=setting.format,
+            key=setting.key,
+            help=setting.help,
+            disabled=setting.disabled,
+        )
+    return values
 
 
 def option_labels(

@@ -13,7 +13,13 @@ from typing import Any
 import streamlit as st
 
 from dashboard import state
-from dashboard.components import ensure_value, model_choice, option_labels
+from dashboard.components import (
+    NumberSetting,
+    ensure_value,
+    model_choice,
+    number_settings,
+    option_labels,
+)
 from dashboard.i18n import t
 from dashboard.services import GenerationSelection
 from halluscope.training import CausalLMTrainConfig
@@ -62,89 +68,86 @@ def generation_settings(selection: GenerationSelection) -> dict[str, Any]:
         horizontal=True,
         help=t("generation_train.method_help"),
     )
-    defaults = {
-        state.TRAIN_GENERATION_LEARNING_RATE: float(DEFAULT_LEARNING_RATES["lora"]),
-        state.TRAIN_GENERATION_EPOCHS: float(_DEFAULTS["epochs"]),
-        state.TRAIN_GENERATION_BATCH_SIZE: int(_DEFAULTS["batch_size"]),
-        state.TRAIN_GENERATION_MAX_LENGTH: int(_DEFAULTS["max_length"]),
-        state.TRAIN_LORA_RANK: int(_DEFAULTS["lora_rank"]),
-        state.TRAIN_LORA_ALPHA: float(_DEFAULTS["lora_alpha"]),
-        state.TRAIN_VALIDATION_FRACTION: float(_DEFAULTS["validation_fraction"]),
-        state.TRAIN_SEED: int(_DEFAULTS["seed"]),
-        state.TRAIN_PROBE_KNOWLEDGE: bool(_DEFAULTS["probe_knowledge"]),
-        state.TRAIN_PROBE_SAMPLES: int(_DEFAULTS["probe_samples"]),
-        state.TRAIN_ANSWER_DYNAMICS: bool(_DEFAULTS["answer_dynamics"]),
-    }
-    for key, value in defaults.items():
-        ensure_value(key, value)
+    ensure_value(state.TRAIN_PROBE_KNOWLEDGE, bool(_DEFAULTS["probe_knowledge"]))
+    ensure_value(state.TRAIN_PROBE_SAMPLES, int(_DEFAULTS["probe_samples"]))
+    ensure_value(state.TRAIN_ANSWER_DYNAMICS, bool(_DEFAULTS["answer_dynamics"]))
 
-    left, middle, right = st.columns(3)
-    learning_rate = left.number_input(
-        t("train.learning_rate"),
-        min_value=1e-7,
-        max_value=1e-2,
-        step=1e-5,
-        format="%.1e",
-        key=state.TRAIN_GENERATION_LEARNING_RATE,
-        help=t(
-            "generation_train.learning_rate_help",
-            lora=DEFAULT_LEARNING_RATES["lora"],
-            full=DEFAULT_LEARNING_RATES["full"],
+    learning_rate_help = t(
+        "generation_train.learning_rate_help",
+        lora=DEFAULT_LEARNING_RATES["lora"],
+        full=DEFAULT_LEARNING_RATES["full"],
+    )
+    numbers = [
+        NumberSetting(
+            state.TRAIN_GENERATION_LEARNING_RATE,
+            t("train.learning_rate"),
+            learning_rate_help,
+            float(DEFAULT_LEARNING_RATES["lora"]),
+            1e-7,
+            1e-2,
+            1e-5,
+            format="%.1e",
         ),
-    )
-    epochs = middle.number_input(
-        t("train.epochs"),
-        min_value=0.05,
-        max_value=50.0,
-        step=0.5,
-        key=state.TRAIN_GENERATION_EPOCHS,
-        help=t("train.epochs_help"),
-    )
-    batch_size = right.number_input(
-        t("train.batch_size"),
-        min_value=1,
-        max_value=256,
-        step=1,
-        key=state.TRAIN_GENERATION_BATCH_SIZE,
-        help=t("train.batch_size_help"),
-    )
-    max_length = left.number_input(
-        t("train.max_length"),
-        min_value=32,
-        max_value=8192,
-        step=32,
-        key=state.TRAIN_GENERATION_MAX_LENGTH,
-        help=t("generation_train.max_length_help"),
-    )
-    lora_rank = middle.number_input(
-        t("generation_train.lora_rank"),
-        min_value=1,
-        max_value=256,
-        step=1,
-        key=state.TRAIN_LORA_RANK,
-        help=t("generation_train.lora_rank_help"),
-        disabled=method != "lora",
-    )
-    lora_alpha = right.number_input(
-        t("generation_train.lora_alpha"),
-        min_value=1.0,
-        max_value=512.0,
-        step=1.0,
-        key=state.TRAIN_LORA_ALPHA,
-        help=t("generation_train.lora_alpha_help"),
-        disabled=method != "lora",
-    )
-    validation_fraction = left.number_input(
-        t("train.validation_fraction"),
-        min_value=0.05,
-        max_value=0.5,
-        step=0.05,
-        key=state.TRAIN_VALIDATION_FRACTION,
-        help=t("train.validation_fraction_help"),
-    )
-    seed = middle.number_input(
-        t("train.seed"), min_value=0, step=1, key=state.TRAIN_SEED, help=t("train.seed_help")
-    )
+        NumberSetting(
+            state.TRAIN_GENERATION_EPOCHS,
+            t("train.epochs"),
+            t("train.epochs_help"),
+            float(_DEFAULTS["epochs"]),
+            0.05,
+            50.0,
+            0.5,
+        ),
+        NumberSetting(
+            state.TRAIN_GENERATION_BATCH_SIZE,
+            t("train.batch_size"),
+            t("train.batch_size_help"),
+            int(_DEFAULTS["batch_size"]),
+            1,
+            256,
+        ),
+        NumberSetting(
+            state.TRAIN_GENERATION_MAX_LENGTH,
+            t("train.max_length"),
+            t("generation_train.max_length_help"),
+            int(_DEFAULTS["max_length"]),
+            32,
+            8192,
+            32,
+        ),
+        NumberSetting(
+            state.TRAIN_LORA_RANK,
+            t("generation_train.lora_rank"),
+            t("generation_train.lora_rank_help"),
+            int(_DEFAULTS["lora_rank"]),
+            1,
+            256,
+            disabled=method != "lora",
+        ),
+        NumberSetting(
+            state.TRAIN_LORA_ALPHA,
+            t("generation_train.lora_alpha"),
+            t("generation_train.lora_alpha_help"),
+            float(_DEFAULTS["lora_alpha"]),
+            1.0,
+            512.0,
+            1.0,
+            disabled=method != "lora",
+        ),
+        NumberSetting(
+            state.TRAIN_VALIDATION_FRACTION,
+            t("train.validation_fraction"),
+            t("train.validation_fraction_help"),
+            float(_DEFAULTS["validation_fraction"]),
+            0.05,
+            0.5,
+            0.05,
+        ),
+        NumberSetting(
+            state.TRAIN_SEED, t("train.seed"), t("train.seed_help"), int(_DEFAULTS["seed"]), 0
+        ),
+    ]
+    left, middle, right = st.columns(3)
+    values = number_settings(numbers, (left, middle, right))
 
     # Known and unknown facts: a probe of the base model, and per-example answer losses.
     probe_knowledge = left.checkbox(
@@ -173,14 +176,14 @@ def generation_settings(selection: GenerationSelection) -> dict[str, Any]:
         "answer_column": selection.answer_column,
         "context_column": selection.context_column,
         "method": method,
-        "learning_rate": float(learning_rate),
-        "epochs": float(epochs),
-        "batch_size": int(batch_size),
-        "max_length": int(max_length),
-        "lora_rank": int(lora_rank),
-        "lora_alpha": float(lora_alpha),
-        "validation_fraction": float(validation_fraction),
-        "seed": int(seed),
+        "learning_rate": float(values[state.TRAIN_GENERATION_LEARNING_RATE]),
+        "epochs": float(values[state.TRAIN_GENERATION_EPOCHS]),
+        "batch_size": int(values[state.TRAIN_GENERATION_BATCH_SIZE]),
+        "max_length": int(values[state.TRAIN_GENERATION_MAX_LENGTH]),
+        "lora_rank": int(values[state.TRAIN_LORA_RANK]),
+        "lora_alpha": float(values[state.TRAIN_LORA_ALPHA]),
+        "validation_fraction": float(values[state.TRAIN_VALIDATION_FRACTION]),
+        "seed": int(values[state.TRAIN_SEED]),
         "probe_knowledge": bool(probe_knowledge),
         "probe_samples": int(probe_samples),
         "answer_dynamics": bool(answer_dynamics),

@@ -16,11 +16,13 @@ import streamlit as st
 from dashboard import state
 from dashboard.charts import loss_curve_figure, loss_history
 from dashboard.components import (
+    NumberSetting,
     csv_download,
     ensure_choice,
     ensure_value,
     escape_markdown,
     model_choice,
+    number_settings,
     option_labels,
     run_label,
     selection_or_demo,
@@ -82,80 +84,74 @@ def _settings(selection: DataSelection) -> dict[str, Any]:
     ensure_value(state.TRAIN_NAME, "")
     name = st.text_input(t("train.name"), key=state.TRAIN_NAME, help=t("train.name_help"))
 
-    defaults = {
-        state.TRAIN_LEARNING_RATE: float(_DEFAULTS["learning_rate"]),
-        state.TRAIN_EPOCHS: float(_DEFAULTS["epochs"]),
-        state.TRAIN_BATCH_SIZE: int(_DEFAULTS["batch_size"]),
-        state.TRAIN_WEIGHT_DECAY: float(_DEFAULTS["weight_decay"]),
-        state.TRAIN_MAX_LENGTH: int(_DEFAULTS["max_length"]),
-        state.TRAIN_PATIENCE: int(_DEFAULTS["early_stopping_patience"] or 0),
-        state.TRAIN_VALIDATION_FRACTION: float(_DEFAULTS["validation_fraction"]),
-        state.TRAIN_SEED: int(_DEFAULTS["seed"]),
-    }
-    for key, value in defaults.items():
-        ensure_value(key, value)
-
-    left, middle, right = st.columns(3)
-    learning_rate = left.number_input(
-        t("train.learning_rate"),
-        min_value=1e-7,
-        max_value=1e-2,
-        step=1e-5,
-        format="%.1e",
-        key=state.TRAIN_LEARNING_RATE,
-        help=t("train.learning_rate_help"),
-    )
-    epochs = middle.number_input(
-        t("train.epochs"),
-        min_value=0.1,
-        max_value=100.0,
-        step=1.0,
-        key=state.TRAIN_EPOCHS,
-        help=t("train.epochs_help"),
-    )
-    batch_size = right.number_input(
-        t("train.batch_size"),
-        min_value=1,
-        max_value=1024,
-        step=1,
-        key=state.TRAIN_BATCH_SIZE,
-        help=t("train.batch_size_help"),
-    )
-    weight_decay = left.number_input(
-        t("train.weight_decay"),
-        min_value=0.0,
-        max_value=1.0,
-        step=0.01,
-        key=state.TRAIN_WEIGHT_DECAY,
-        help=t("train.weight_decay_help"),
-    )
-    max_length = middle.number_input(
-        t("train.max_length"),
-        min_value=16,
-        max_value=8192,
-        step=16,
-        key=state.TRAIN_MAX_LENGTH,
-        help=t("train.max_length_help"),
-    )
-    patience = right.number_input(
-        t("train.patience"),
-        min_value=0,
-        max_value=100,
-        step=1,
-        key=state.TRAIN_PATIENCE,
-        help=t("train.patience_help"),
-    )
-    validation_fraction = left.number_input(
-        t("train.validation_fraction"),
-        min_value=0.05,
-        max_value=0.5,
-        step=0.05,
-        key=state.TRAIN_VALIDATION_FRACTION,
-        help=t("train.validation_fraction_help"),
-    )
-    seed = middle.number_input(
-        t("train.seed"), min_value=0, step=1, key=state.TRAIN_SEED, help=t("train.seed_help")
-    )
+    numbers = [
+        NumberSetting(
+            state.TRAIN_LEARNING_RATE,
+            t("train.learning_rate"),
+            t("train.learning_rate_help"),
+            float(_DEFAULTS["learning_rate"]),
+            1e-7,
+            1e-2,
+            1e-5,
+            format="%.1e",
+        ),
+        NumberSetting(
+            state.TRAIN_EPOCHS,
+            t("train.epochs"),
+            t("train.epochs_help"),
+            float(_DEFAULTS["epochs"]),
+            0.1,
+            100.0,
+            1.0,
+        ),
+        NumberSetting(
+            state.TRAIN_BATCH_SIZE,
+            t("train.batch_size"),
+            t("train.batch_size_help"),
+            int(_DEFAULTS["batch_size"]),
+            1,
+            1024,
+        ),
+        NumberSetting(
+            state.TRAIN_WEIGHT_DECAY,
+            t("train.weight_decay"),
+            t("train.weight_decay_help"),
+            float(_DEFAULTS["weight_decay"]),
+            0.0,
+            1.0,
+            0.01,
+        ),
+        NumberSetting(
+            state.TRAIN_MAX_LENGTH,
+            t("train.max_length"),
+            t("train.max_length_help"),
+            int(_DEFAULTS["max_length"]),
+            16,
+            8192,
+            16,
+        ),
+        NumberSetting(
+            state.TRAIN_PATIENCE,
+            t("train.patience"),
+            t("train.patience_help"),
+            int(_DEFAULTS["early_stopping_patience"] or 0),
+            0,
+            100,
+        ),
+        NumberSetting(
+            state.TRAIN_VALIDATION_FRACTION,
+            t("train.validation_fraction"),
+            t("train.validation_fraction_help"),
+            float(_DEFAULTS["validation_fraction"]),
+            0.05,
+            0.5,
+            0.05,
+        ),
+        NumberSetting(
+            state.TRAIN_SEED, t("train.seed"), t("train.seed_help"), int(_DEFAULTS["seed"]), 0
+        ),
+    ]
+    values = number_settings(numbers, st.columns(3))
     mitigations = _mitigation_settings()
 
     return {
@@ -166,14 +162,14 @@ def _settings(selection: DataSelection) -> dict[str, Any]:
         "text_pair_column": selection.text_pair_column,
         "label_column": selection.label_column,
         "label_map": selection.label_map,
-        "learning_rate": float(learning_rate),
-        "epochs": float(epochs),
-        "batch_size": int(batch_size),
-        "weight_decay": float(weight_decay),
-        "max_length": int(max_length),
-        "early_stopping_patience": int(patience) or None,
-        "validation_fraction": float(validation_fraction),
-        "seed": int(seed),
+        "learning_rate": float(values[state.TRAIN_LEARNING_RATE]),
+        "epochs": float(values[state.TRAIN_EPOCHS]),
+        "batch_size": int(values[state.TRAIN_BATCH_SIZE]),
+        "weight_decay": float(values[state.TRAIN_WEIGHT_DECAY]),
+        "max_length": int(values[state.TRAIN_MAX_LENGTH]),
+        "early_stopping_patience": int(values[state.TRAIN_PATIENCE]) or None,
+        "validation_fraction": float(values[state.TRAIN_VALIDATION_FRACTION]),
+        "seed": int(values[state.TRAIN_SEED]),
         **mitigations,
     }
 

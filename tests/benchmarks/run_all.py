@@ -17,13 +17,14 @@ Run ``python tests/benchmarks/run_all.py --limit 100`` (or ``make bench`` for
 every row). ``low_context_attribution`` is left out: it costs one backward
 pass per batch of answer tokens. ``sampling_consistency`` samples answers
 from the scoring model for every response, so it runs only on the data sets
-named in ``--sampling-datasets`` (HaluEval by default), and ``--no-sampling``
-leaves it out.
+named in ``--sampling-datasets`` (HaluEval by default), on the first
+``--sampling-limit`` responses of each, and ``--no-sampling`` leaves it out.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import platform
@@ -78,6 +79,19 @@ FAITHDIAL_COLUMNS = [
 ]
 
 
+DATASETS = ("xsum", "halueval", "faithdial")
+
+
+def _dataset_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown data sets {unknown}; choose from {', '.join(DATASETS)}."
+        )
+    return names
+
+
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, help="Rows per file (questions for HaluEval).")
@@ -105,11 +119,23 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-sampling", action="store_true", help="Leave out the sampling_consistency detector."
     )
     parser.add_argument(
+        "--datasets",
+        type=_dataset_list,
+        default=list(DATASETS),
+        help="Comma-separated data sets to benchmark (default: xsum,halueval,faithdial).",
+    )
+    parser.add_argument(
         "--sampling-datasets",
-        type=lambda text: [name.strip() for name in text.split(",")],
+        type=_dataset_list,
         default=["halueval"],
         help="Comma-separated data sets (xsum, halueval, faithdial) that sampling_consistency "
         "runs on (default: halueval; on 2 CPU cores it takes 15 to 45 s per XSum summary).",
+    )
+    parser.add_argument(
+        "--sampling-limit",
+        type=int,
+        help="Responses per data set that sampling_consistency scores, from the top (default: "
+        "all); keep it even on HaluEval so that whole answer pairs are measured.",
     )
     parser.add_argument(
         "--samples", type=int, default=3, help="Sampled answers per prompt of sampling_consistency."
@@ -153,17 +179,15 @@ class Benchmark:
                 max_new_tokens=args.sample_tokens,
             )
         self.timings: dict[str, float] = {}
-        self.rule_results: dict[int, dict] = {}
+        self.rule_rows: dict[int, list[DetectorQuality]] = {}
         self.training_seconds: dict[str, list[float]] = {
             cls.name: [] for cls in (*TRAINED, TokenClassifierDetector)
         }
         self.counts: dict[str, str] = {}
 
-    def detectors_for(self, dataset_name: str) -> list:
-        """Return the rule-based detectors of a data set, with sampling where it is enabled."""
-        if self.sampling is not None and dataset_name in self.args.sampling_datasets:
-            return [*self.rule_based, self.sampling]
-        return self.rule_based
+    def samples(self, dataset_name: str) -> bool:
+        """Return whether sampling_consistency runs on a data set."""
+        return self.sampling is not None and dataset_name in self.args.sampling_datasets
 
     def features(self, dataset, stage: str):
         started = time.perf_counter()
@@ -181,18 +205,29 @@ class Benchmark:
         )
         self.timings[f"features {stage}"] = time.perf_counter() - started
 
-        # Rule-based detectors run once per file: sampling_consistency alone costs
-        # several generations per response. Their token scores stay in the
+        # Rule-based detectors run once per file. Their token scores stay in the
         # examples, where the stacked ensemble reads them.
         started = time.perf_counter()
-        detectors = self.detectors_for(dataset.name)
-        self.rule_results[id(examples)] = (detectors, run_detectors(examples, detectors))
+        rows = measure_detectors(
+            examples, self.rule_based, run_detectors(examples, self.rule_based)
+        )
         self.timings[f"rule-based detectors {stage}"] = time.perf_counter() - started
-        return examples
 
-    def rule_rows(self, examples) -> list[DetectorQuality]:
-        detectors, results = self.rule_results[id(examples)]
-        return measure_detectors(examples, detectors, results)
+        # sampling_consistency costs several generations per response, so it may
+        # score only the first --sampling-limit responses.
+        if self.samples(dataset.name):
+            started = time.perf_counter()
+            sampled = examples[: self.args.sampling_limit]
+            results = run_detectors(sampled, [self.sampling])
+            row = measure_detectors(sampled, [self.sampling], results)[0]
+            if len(sampled) < len(examples):
+                row = dataclasses.replace(
+                    row, detector=f"{row.detector} (first {len(sampled)} responses)"
+                )
+            rows.append(row)
+            self.timings[f"sampling_consistency {stage}"] = time.perf_counter() - started
+        self.rule_rows[id(examples)] = rows
+        return examples
 
     def xsum(self) -> list[tuple[str, list[DetectorQuality]]]:
         folder = self.args.data / "xsum-token-labels"
@@ -208,7 +243,7 @@ class Benchmark:
 
         sections = []
         for train_name, test_name in (("berts2s", "tconvs2s"), ("tconvs2s", "berts2s")):
-            rows = self.rule_rows(systems[test_name])
+            rows = list(self.rule_rows[id(systems[test_name])])
             for cls in TRAINED:
                 detector = train_detector(
                     cls,
@@ -303,7 +338,7 @@ class Benchmark:
         examples = self.features(dataset, "halueval")
         self.counts["HaluEval QA"] = f"{len(dataset) // 2} questions, {len(dataset)} answers"
         groups = [example.record.pair_id for example in examples]
-        return self.rule_rows(examples) + self.cross_validated_rows(examples, groups, 5)
+        return self.rule_rows[id(examples)] + self.cross_validated_rows(examples, groups, 5)
 
     def faithdial(self) -> list[DetectorQuality]:
         dataset = load_faithdial(self.args.data / "faithdial-audit", limit=self.args.limit)
@@ -314,7 +349,7 @@ class Benchmark:
             f"hallucinated); dropped {dataset.dropped}"
         )
         groups = [example.record.source_file for example in examples]
-        return self.rule_rows(examples) + self.cross_validated_rows(
+        return self.rule_rows[id(examples)] + self.cross_validated_rows(
             examples, groups, len(dataset.files)
         )
 
@@ -346,13 +381,15 @@ def write_results(path: Path, benchmark: Benchmark, sections, wall_seconds: floa
         f"- Machine: {machine_description()}.",
         f"- Scoring model: {args.model}; contexts cut after {args.max_context_tokens} tokens; "
         f"trained detectors use a window of {args.window} tokens.",
-        f"- Rows per file: {args.limit if args.limit else 'all'}.",
+        f"- Data sets: {', '.join(args.datasets)}; rows per file: "
+        f"{args.limit if args.limit else 'all'}.",
         (
             "- sampling_consistency: left out (--no-sampling)."
             if args.no_sampling
             else f"- sampling_consistency: {args.samples} sampled answers of up to "
             f"{args.sample_tokens} tokens per prompt, temperature 0.7, run on "
-            f"{', '.join(args.sampling_datasets)} only."
+            f"{', '.join(args.sampling_datasets)} only"
+            + (f", first {args.sampling_limit} responses." if args.sampling_limit else ".")
         ),
         f"- Wall time: {wall_seconds / 60:.1f} min in all.",
     ]
@@ -383,16 +420,23 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.limit is not None and args.limit < 1:
-        raise SystemExit(f"--limit must be at least 1, got {args.limit}.")
+    for option in ("limit", "classifier_limit", "sampling_limit"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            flag = "--" + option.replace("_", "-")
+            raise SystemExit(f"{flag} must be at least 1, got {value}.")
     if not args.data.is_dir():
         raise SystemExit(f"Shared data folder not found: {args.data}. Pass --data.")
 
     started = time.perf_counter()
     benchmark = Benchmark(args)
-    sections = [(title, rows, XSUM_COLUMNS) for title, rows in benchmark.xsum()]
-    sections.append(("HaluEval QA", benchmark.halueval(), HALUEVAL_COLUMNS))
-    sections.append(("FaithDial audits", benchmark.faithdial(), FAITHDIAL_COLUMNS))
+    sections = []
+    if "xsum" in args.datasets:
+        sections += [(title, rows, XSUM_COLUMNS) for title, rows in benchmark.xsum()]
+    if "halueval" in args.datasets:
+        sections.append(("HaluEval QA", benchmark.halueval(), HALUEVAL_COLUMNS))
+    if "faithdial" in args.datasets:
+        sections.append(("FaithDial audits", benchmark.faithdial(), FAITHDIAL_COLUMNS))
     wall = time.perf_counter() - started
 
     write_results(args.output, benchmark, sections, wall)
