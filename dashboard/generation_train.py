@@ -146,10 +146,11 @@ def generation_settings(selection: GenerationSelection) -> dict[str, Any]:
             state.TRAIN_SEED, t("train.seed"), t("train.seed_help"), int(_DEFAULTS["seed"]), 0
         ),
     ]
-    left, middle, right = st.columns(3)
-    values = number_settings(numbers, (left, middle, right))
+    values = number_settings(numbers, st.columns(3))
 
     # Known and unknown facts: a probe of the base model, and per-example answer losses.
+    # The losses are drawn per probe group, so they are recorded only with the probe.
+    left, middle, right = st.columns(3)
     probe_knowledge = left.checkbox(
         t("knowledge.probe"), key=state.TRAIN_PROBE_KNOWLEDGE, help=t("knowledge.probe_help")
     )
@@ -166,6 +167,7 @@ def generation_settings(selection: GenerationSelection) -> dict[str, Any]:
         t("knowledge.answer_dynamics"),
         key=state.TRAIN_ANSWER_DYNAMICS,
         help=t("knowledge.answer_dynamics_help"),
+        disabled=not probe_knowledge,
     )
 
     return {
@@ -186,5 +188,5 @@ def generation_settings(selection: GenerationSelection) -> dict[str, Any]:
         "seed": int(values[state.TRAIN_SEED]),
         "probe_knowledge": bool(probe_knowledge),
         "probe_samples": int(probe_samples),
-        "answer_dynamics": bool(answer_dynamics),
+        "answer_dynamics": bool(answer_dynamics and probe_knowledge),
     }

@@ -166,7 +166,11 @@ def _show_rates(
 
     rates = hallucination_by_group(probe, answers)
     st.caption(t("knowledge.rates_caption", answers=len(answers)))
-    table = rates.assign(category=rates["category"].map(group_names)).rename(
+    # A group without answers has no rate: NaN shows as an empty cell, where None would show "None".
+    table = rates.assign(
+        category=rates["category"].map(group_names),
+        hallucination_rate=pd.to_numeric(rates["hallucination_rate"], errors="coerce"),
+    ).rename(
         columns={
             "category": t("knowledge.group"),
             "validation_rows": t("knowledge.validation_rows"),
@@ -175,7 +179,13 @@ def _show_rates(
             "hallucination_rate": t("knowledge.hallucination_rate"),
         }
     )
-    st.dataframe(table.round(3), hide_index=True, key=state.KNOWLEDGE_RATES_TABLE)
+    rate_column = t("knowledge.hallucination_rate")
+    st.dataframe(
+        table,
+        hide_index=True,
+        key=state.KNOWLEDGE_RATES_TABLE,
+        column_config={rate_column: st.column_config.NumberColumn(format="percent")},
+    )
     csv_download(
         table, file_name=f"{run_id}-hallucination-by-group.csv", key=state.KNOWLEDGE_RATES_DOWNLOAD
     )

@@ -198,6 +198,8 @@ generation run a generation detector such as ``low_logprob``.
 """
 QUALITY_THRESHOLD = "quality_threshold"
 """Slider: flag predictions or answers whose score is at least this."""
+QUALITY_THRESHOLD_OWNER = "quality_threshold_owner"
+"""``(run id, score or detector name)`` whose threshold the slider shows."""
 QUALITY_DOWNLOAD = "quality_download"
 QUALITY_ANSWERS_DOWNLOAD = "quality_answers_download"
 """Download button: a generation run's labelled answers with every detector's score, as CSV."""

@@ -30,7 +30,6 @@ from dashboard.answer_rendering import default_detector
 from dashboard.components import (
     csv_download,
     ensure_choice,
-    ensure_value,
     escape_markdown,
     option_labels,
     run_label,
@@ -136,9 +135,14 @@ def _threshold(
     *,
     default: str,
     label: Callable[[Any], str],
-    default_threshold: float = DEFAULT_THRESHOLD,
+    default_threshold: Callable[[str], float] = lambda name: DEFAULT_THRESHOLD,
+    help_text: str | None = None,
 ) -> tuple[str, float]:
     """Show the detector and threshold widgets and the confusion counts, and store the flag rule.
+
+    The slider belongs to one run and one score or detector: choosing
+    another starts it at ``default_threshold`` of the new choice, so the
+    flags of a run change only when its own slider moves.
 
     Returns:
         The chosen score or detector name and the threshold.
@@ -146,7 +150,6 @@ def _threshold(
     st.subheader(t("quality.threshold_header"))
     names = list(scores)
     ensure_choice(state.QUALITY_DETECTOR, names, default)
-    ensure_value(state.QUALITY_THRESHOLD, default_threshold)
     detector_box, slider_box = st.columns([1, 2])
     detector = detector_box.selectbox(
         t("quality.detector"),
@@ -154,6 +157,13 @@ def _threshold(
         format_func=option_labels(names, label),
         key=state.QUALITY_DETECTOR,
     )
+    owner = (run_id, detector)
+    if (
+        st.session_state.get(state.QUALITY_THRESHOLD_OWNER) != owner
+        or state.QUALITY_THRESHOLD not in st.session_state
+    ):
+        st.session_state[state.QUALITY_THRESHOLD_OWNER] = owner
+        st.session_state[state.QUALITY_THRESHOLD] = default_threshold(detector)
     threshold = float(
         slider_box.slider(
             t("quality.threshold"),
@@ -161,7 +171,7 @@ def _threshold(
             max_value=1.0,
             step=0.01,
             key=state.QUALITY_THRESHOLD,
-            help=t("quality.threshold_help"),
+            help=help_text or t("quality.threshold_help"),
         )
     )
     st.session_state[state.QUALITY_FLAG_RULE] = (run_id, detector, threshold)
@@ -355,9 +365,10 @@ def _generation_quality(store: RunStore, record: RunRecord) -> None:
         scores,
         default=first,
         label=str,
-        # The slider opens on the first detector's own threshold, so that a visit to
+        # The slider opens on the detector's own threshold, so that a visit to
         # this page leaves the flags of the Answers pages as they were.
-        default_threshold=_registered_threshold(first),
+        default_threshold=_registered_threshold,
+        help_text=t("quality.threshold_help_answers"),
     )
     st.caption(t("quality.applies_to_answers"))
     st.page_link("views/answers.py", label=t("quality.go_answers"), icon=":material/arrow_forward:")

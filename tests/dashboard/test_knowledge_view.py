@@ -115,6 +115,7 @@ def test_knowledge_page_shows_loss_and_rates(make_app, store, generation_run):
     assert rates.loc["Unknown", "Wrong answers"] == 1
     assert rates.loc["Unknown", "Hallucination rate"] == pytest.approx(0.5)
     assert rates.loc["Maybe known", "Answered"] == 0
+    assert np.isnan(rates.loc["Maybe known", "Hallucination rate"])
 
     assert rate_chart["data"][0]["x"] == ["Known", "Unknown"]
     assert rate_chart["data"][0]["y"] == pytest.approx([0.0, 0.5])

@@ -6,6 +6,7 @@ import pytest
 from conftest import VALIDATION_EXAMPLES, open_page, shown_texts
 
 from dashboard import state
+from halluscope.detect import get_detector
 
 
 def test_quality_page_shows_curves_and_counts(make_app, tiny_run):
@@ -273,6 +274,27 @@ def test_threshold_keeps_other_detector_flags(make_app, answered_run):
 
     flags = _answers_page_flags(app)
     assert [index for index, flagged in flags.items() if flagged] == [2, 4]
+
+
+def test_threshold_stays_with_its_run(make_app, store, answered_run):
+    other_run = _write_generation_run(store, ANSWERS)
+    app = open_page(make_app(), "quality")
+    first_run = app.selectbox(key=state.QUALITY_RUN).value
+    app.slider(key=state.QUALITY_THRESHOLD).set_value(0.75).run()
+
+    app.selectbox(key=state.QUALITY_RUN).set_value(
+        answered_run if first_run == other_run else other_run
+    ).run()
+
+    # The other run's slider starts at low_logprob's own threshold, not at 0.75.
+    own = get_detector("low_logprob").threshold
+    assert own != pytest.approx(0.75)
+    assert app.slider(key=state.QUALITY_THRESHOLD).value == pytest.approx(own)
+    assert app.session_state[state.QUALITY_FLAG_RULE][2] == pytest.approx(own)
+
+    app.selectbox(key=state.QUALITY_RUN).set_value(first_run).run()
+
+    assert app.slider(key=state.QUALITY_THRESHOLD).value == pytest.approx(own)
 
 
 def test_threshold_changes_inspect_answer_flags(make_app, answered_run):
