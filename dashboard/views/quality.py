@@ -177,13 +177,15 @@ def _threshold(
     st.session_state[state.QUALITY_FLAG_RULE] = (run_id, detector, threshold)
 
     counts = metrics_at_threshold(labels, scores[detector], threshold)
+    flagged_count = counts.true_positives + counts.false_positives
     columns = st.columns(7)
     values = [
         ("quality.true_positives", f"{counts.true_positives:,}"),
         ("quality.false_positives", f"{counts.false_positives:,}"),
         ("quality.false_negatives", f"{counts.false_negatives:,}"),
         ("quality.true_negatives", f"{counts.true_negatives:,}"),
-        ("quality.precision", f"{counts.precision:.3f}"),
+        # Precision is undefined when nothing is flagged.
+        ("quality.precision", f"{counts.precision:.3f}" if flagged_count else "–"),
         ("quality.recall", f"{counts.recall:.3f}"),
         ("quality.f1", f"{counts.f1:.3f}"),
     ]

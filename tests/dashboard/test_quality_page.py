@@ -224,6 +224,9 @@ def test_generation_quality_counts_left_out(make_app, answered_run):
                "Not flagged, right": "2"}),
         (0.25, {"Flagged, wrong": "3", "Flagged, right": "2", "Missed, wrong": "0",
                 "Not flagged, right": "1"}),
+        # Nothing is flagged, so precision is undefined.
+        (0.9, {"Flagged, wrong": "0", "Flagged, right": "0", "Missed, wrong": "3",
+               "Not flagged, right": "3", "Precision": "–"}),
     ],
 )  # fmt: skip
 def test_generation_confusion_counts(make_app, answered_run, threshold, expected):
