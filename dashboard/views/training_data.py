@@ -179,7 +179,6 @@ def _label_errors(store: RunStore, run_id: str, examples: SplitExamples | None) 
 
 def main() -> None:
     st.title(t("training_data.title"))
-    st.caption(t("training_data.intro"))
     store = get_store()
     kinds = ("classification", "generation")
     ensure_choice(state.TRAINING_DATA_KIND, kinds, "classification")
@@ -190,6 +189,8 @@ def main() -> None:
         key=state.TRAINING_DATA_KIND,
         horizontal=True,
     )
+    intro = "training_data.intro_generation" if kind == "generation" else "training_data.intro"
+    st.caption(t(intro))
     if kind == "generation":
         generation_run = choose_completed_run(
             store, key=state.TRAINING_DATA_GENERATION_RUN, kind="generation"

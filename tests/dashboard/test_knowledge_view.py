@@ -123,6 +123,8 @@ def test_knowledge_page_shows_loss_and_rates(make_app, store, generation_run):
 
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics == {"Known": "3", "Maybe known": "1", "Unknown": "3"}
+    intro = next(text for text in shown_texts(app) if text.startswith("Which training facts"))
+    assert "mislabelled" not in intro
     assert len(app.get("download_button")) == 3
 
 
