@@ -56,22 +56,54 @@ def pr_points(labels: ArrayLike, scores: ArrayLike) -> pd.DataFrame:
     )
 
 
-def roc_figure(
-    curves: Mapping[str, pd.DataFrame], *, title: str, x_title: str, y_title: str
+def _curve_figure(
+    curves: Mapping[str, pd.DataFrame],
+    *,
+    x: str,
+    y: str,
+    hover: str,
+    title: str,
+    x_title: str,
+    y_title: str,
+    line: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """Draw one ROC curve per detector (from ``roc_points``) and the chance diagonal."""
+    """Draw one line per detector from columns ``x`` and ``y``, with thresholds on hover."""
     figure = go.Figure()
     for name, points in curves.items():
         figure.add_trace(
             go.Scatter(
-                x=points["false_positive_rate"],
-                y=points["true_positive_rate"],
+                x=points[x],
+                y=points[y],
                 mode="lines",
+                line=dict(line or {}),
                 name=name,
                 customdata=points["threshold"],
-                hovertemplate="threshold %{customdata:.3f}<br>FPR %{x:.3f}<br>TPR %{y:.3f}",
+                hovertemplate=hover,
             )
         )
+    figure.update_layout(
+        title=title,
+        xaxis={"title": x_title, "range": [0, 1]},
+        yaxis={"title": y_title, "range": [0, 1.02]},
+        height=380,
+        margin={"t": 50, "b": 40},
+    )
+    return figure
+
+
+def roc_figure(
+    curves: Mapping[str, pd.DataFrame], *, title: str, x_title: str, y_title: str
+) -> go.Figure:
+    """Draw one ROC curve per detector (from ``roc_points``) and the chance diagonal."""
+    figure = _curve_figure(
+        curves,
+        x="false_positive_rate",
+        y="true_positive_rate",
+        hover="threshold %{customdata:.3f}<br>FPR %{x:.3f}<br>TPR %{y:.3f}",
+        title=title,
+        x_title=x_title,
+        y_title=y_title,
+    )
     figure.add_trace(
         go.Scatter(
             x=[0, 1],
@@ -81,43 +113,23 @@ def roc_figure(
             showlegend=False,
         )
     )
-    figure.update_layout(
-        title=title,
-        xaxis={"title": x_title, "range": [0, 1]},
-        yaxis={"title": y_title, "range": [0, 1.02]},
-        height=380,
-        margin={"t": 50, "b": 40},
-    )
     return figure
 
 
 def pr_figure(
     curves: Mapping[str, pd.DataFrame], *, title: str, x_title: str, y_title: str
 ) -> go.Figure:
-    """Draw one precision-recall curve per detector (from ``pr_points``)."""
-    figure = go.Figure()
-    for name, points in curves.items():
-        figure.add_trace(
-            go.Scatter(
-                x=points["recall"],
-                y=points["precision"],
-                mode="lines",
-                line={"shape": "hv"},
-                name=name,
-                customdata=points["threshold"],
-                hovertemplate=(
-                    "threshold %{customdata:.3f}<br>recall %{x:.3f}<br>precision %{y:.3f}"
-                ),
-            )
-        )
-    figure.update_layout(
+    """Draw one precision-recall curve per detector (from ``pr_points``), as steps."""
+    return _curve_figure(
+        curves,
+        x="recall",
+        y="precision",
+        hover="threshold %{customdata:.3f}<br>recall %{x:.3f}<br>precision %{y:.3f}",
         title=title,
-        xaxis={"title": x_title, "range": [0, 1]},
-        yaxis={"title": y_title, "range": [0, 1.02]},
-        height=380,
-        margin={"t": 50, "b": 40},
+        x_title=x_title,
+        y_title=y_title,
+        line={"shape": "hv"},
     )
-    return figure
 
 
 #: Label-free suspicion scores of a classifier's predictions, by name.
