@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 if str(REPOSITORY_ROOT) not in sys.path:
     sys.path.insert(0, str(REPOSITORY_ROOT))
@@ -34,6 +36,16 @@ def find_chromium() -> str | None:
     if Path("/usr/bin/chromium").is_file():
         return "/usr/bin/chromium"
     return shutil.which("chromium")
+
+
+E2E_MARKS = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        find_chromium() is None,
+        reason="Chromium is not installed (install the Debian package `chromium`).",
+    ),
+]
+"""The ``pytestmark`` of every browser test module."""
 
 
 @dataclass(frozen=True)

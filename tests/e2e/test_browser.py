@@ -36,15 +36,9 @@ from .pages import (
     wait_until_idle,
     widget,
 )
-from .support import REPOSITORY_ROOT, DashboardServer, find_chromium
+from .support import E2E_MARKS, REPOSITORY_ROOT, DashboardServer
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        find_chromium() is None,
-        reason="Chromium is not installed (install the Debian package `chromium`).",
-    ),
-]
+pytestmark = E2E_MARKS
 
 DEMO_PATH = REPOSITORY_ROOT / "assets" / "demo" / "claims.csv"
 VALIDATION_FRACTION = 0.2

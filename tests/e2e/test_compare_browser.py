@@ -38,15 +38,9 @@ from .pages import (
     wait_until_idle,
     widget,
 )
-from .support import DashboardServer, find_chromium
+from .support import E2E_MARKS, DashboardServer
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        find_chromium() is None,
-        reason="Chromium is not installed (install the Debian package `chromium`).",
-    ),
-]
+pytestmark = E2E_MARKS
 
 REFERENCE_RUN = "leans hallucinated"
 LAST_RUN = "leans supported"

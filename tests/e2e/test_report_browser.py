@@ -27,15 +27,9 @@ from tests.report.tiny_runs import (
     write_tiny_model,
 )
 
-from .support import ARTIFACTS, REPOSITORY_ROOT, VIEWPORT, DashboardServer, find_chromium
+from .support import ARTIFACTS, E2E_MARKS, REPOSITORY_ROOT, VIEWPORT, DashboardServer
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        find_chromium() is None,
-        reason="Chromium is not installed (install the Debian package `chromium`).",
-    ),
-]
+pytestmark = E2E_MARKS
 
 CATALOGUES = REPOSITORY_ROOT / "dashboard" / "i18n"
 EN = json.loads((CATALOGUES / "en.json").read_text(encoding="utf-8"))
