@@ -21,11 +21,10 @@ from halluscope.detect.consistency import (
     sentence_spans,
     word_overlap_scores,
 )
-from halluscope.inference import ScoredResponse, decode_token_pieces, render_prompt
+from halluscope.inference import render_prompt
 from halluscope.inference.scoring import tokens_in_span, whitespace_words
 from halluscope.models import load_causal_lm, load_tokenizer
-
-VOCAB_SIZE = 49152
+from tests.detect.responses import scored_response
 
 # "Rome" and "hosts" occur in all 4 samples, "the" and "festival" in 2, "Zorblax" in none.
 RESPONSE = "Rome hosts the Zorblax festival."
@@ -52,25 +51,6 @@ def encoder():
 @pytest.fixture(scope="module")
 def tiny_llama(tiny_llama_dir):
     return load_causal_lm(str(tiny_llama_dir)), load_tokenizer(str(tiny_llama_dir))
-
-
-def _response(tokenizer, text: str, prompt: str = "Q") -> ScoredResponse:
-    """Build a scored response with the real tokens of ``text`` and neutral numbers."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    pieces, offsets = decode_token_pieces(tokenizer, ids)
-    n = len(ids)
-    return ScoredResponse(
-        prompt=prompt,
-        text="".join(pieces),
-        token_ids=ids,
-        tokens=pieces,
-        offsets=offsets,
-        logprobs=np.full(n, -0.1),
-        entropies=np.full(n, 1.0),
-        ranks=np.zeros(n, dtype=np.int64),
-        vocab_size=VOCAB_SIZE,
-        prompt_length=1,
-    )
 
 
 class FixedSampler:
@@ -146,7 +126,7 @@ def test_letter_digit_runs_casefold():
 
 
 def test_detector_overlap_token_scores(tokenizer):
-    response = _response(tokenizer, RESPONSE)
+    response = scored_response(tokenizer, RESPONSE)
     sampler = FixedSampler(SAMPLES)
     detector = SamplingConsistencyDetector(sampler=sampler, use_embeddings=False)
 
@@ -216,7 +196,7 @@ def test_embedding_empty_sample_has_zero_similarity(encoder):
 
 
 def test_detector_combines_overlap_and_embedding(tokenizer, encoder):
-    response = _response(tokenizer, RESPONSE)
+    response = scored_response(tokenizer, RESPONSE)
     detector = SamplingConsistencyDetector(sampler=FixedSampler(SAMPLES), encoder=encoder)
 
     result = detector.detect(response)
@@ -241,7 +221,7 @@ def test_encoder_loads_once(tokenizer, encoder, monkeypatch):
 
     monkeypatch.setattr(embeddings, "load_encoder", counting_load)
     detector = SamplingConsistencyDetector(sampler=FixedSampler(SAMPLES))
-    response = _response(tokenizer, RESPONSE)
+    response = scored_response(tokenizer, RESPONSE)
 
     first = detector.detect(response)
     second = detector.detect(response)
@@ -258,7 +238,7 @@ def test_encoder_loads_once(tokenizer, encoder, monkeypatch):
     ["Rome hosts the Zorblax festival. It ends in May!", "   ", "— …", "東京は日本の首都です。"],
 )
 def test_token_scores_one_per_token(tokenizer, encoder, text):
-    response = _response(tokenizer, text)
+    response = scored_response(tokenizer, text)
     detector = SamplingConsistencyDetector(sampler=FixedSampler(SAMPLES), encoder=encoder)
 
     result = detector.detect(response)
@@ -271,7 +251,7 @@ def test_token_scores_one_per_token(tokenizer, encoder, text):
 
 def test_empty_response_skips_sampling(tokenizer):
     sampler = FixedSampler(SAMPLES)
-    response = _response(tokenizer, "")
+    response = scored_response(tokenizer, "")
 
     result = SamplingConsistencyDetector(sampler=sampler).detect(response)
 
@@ -283,7 +263,7 @@ def test_empty_response_skips_sampling(tokenizer):
 
 
 def test_punctuation_response_reason(tokenizer):
-    response = _response(tokenizer, "— …")
+    response = scored_response(tokenizer, "— …")
     detector = SamplingConsistencyDetector(sampler=FixedSampler(SAMPLES), use_embeddings=False)
 
     result = detector.detect(response)
@@ -293,7 +273,7 @@ def test_punctuation_response_reason(tokenizer):
 
 
 def test_mean_reduce_averages_tokens(tokenizer):
-    response = _response(tokenizer, RESPONSE)
+    response = scored_response(tokenizer, RESPONSE)
     detector = SamplingConsistencyDetector(
         sampler=FixedSampler(SAMPLES), use_embeddings=False, reduce="mean", threshold=0.9
     )
@@ -323,14 +303,14 @@ def test_invalid_settings_rejected(options, message):
 
 
 def test_without_model_or_sampler_raises(tokenizer):
-    response = _response(tokenizer, RESPONSE)
+    response = scored_response(tokenizer, RESPONSE)
 
     with pytest.raises(ValueError, match=r"for_model\(model, tokenizer\), or pass a sampler"):
         SamplingConsistencyDetector().detect(response)
 
 
 def test_sampler_without_samples_raises(tokenizer):
-    response = _response(tokenizer, RESPONSE)
+    response = scored_response(tokenizer, RESPONSE)
 
     with pytest.raises(ValueError, match="returned no samples"):
         SamplingConsistencyDetector(sampler=FixedSampler([])).detect(response)
@@ -415,7 +395,7 @@ def test_model_sampling_seed_changes_samples(tiny_llama):
 def test_model_detect_end_to_end(tiny_llama, encoder):
     model, tokenizer = tiny_llama
     prompt = render_prompt(tokenizer, "Where is Rome?", "Rome is in Italy.")
-    response = _response(tokenizer, "Rome is in Italy.", prompt=prompt)
+    response = scored_response(tokenizer, "Rome is in Italy.", prompt=prompt)
     detector = SamplingConsistencyDetector.for_model(
         model, tokenizer, samples=3, max_new_tokens=8, encoder=encoder
     )

@@ -21,8 +21,8 @@ from halluscope.detect import (
     find_unsupported_words,
     get_detector,
 )
-from halluscope.inference import ScoredResponse, decode_token_pieces
 from halluscope.models import load_tokenizer
+from tests.detect.responses import scored_response
 
 VOCAB_SIZE = 49152
 CONTEXT = "The bridge has 12 arches."
@@ -31,25 +31,6 @@ CONTEXT = "The bridge has 12 arches."
 @pytest.fixture(scope="module")
 def tokenizer():
     return load_tokenizer("smollm2-135m")
-
-
-def _response(tokenizer, text, logprobs=None, entropies=None) -> ScoredResponse:
-    """Build a scored response with the real tokens of ``text`` and the given numbers."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    pieces, offsets = decode_token_pieces(tokenizer, ids)
-    n = len(ids)
-    return ScoredResponse(
-        prompt="Q",
-        text="".join(pieces),
-        token_ids=ids,
-        tokens=pieces,
-        offsets=offsets,
-        logprobs=np.full(n, -0.1) if logprobs is None else logprobs,
-        entropies=np.full(n, 1.0) if entropies is None else entropies,
-        ranks=np.zeros(n, dtype=np.int64),
-        vocab_size=VOCAB_SIZE,
-        prompt_length=1,
-    )
 
 
 def _scores_of(response, result, piece) -> list[float]:
@@ -62,7 +43,7 @@ def _scores_of(response, result, piece) -> list[float]:
 
 
 def test_unsupported_word_flags_invented_number(tokenizer):
-    response = _response(tokenizer, "The bridge has 14 arches.")
+    response = scored_response(tokenizer, "The bridge has 14 arches.")
 
     result = UnsupportedWordDetector().detect(response, context=CONTEXT)
 
@@ -77,7 +58,7 @@ def test_unsupported_word_flags_invented_number(tokenizer):
 
 
 def test_unsupported_word_accepts_copied_number(tokenizer):
-    response = _response(tokenizer, "The bridge has 12 arches.")
+    response = scored_response(tokenizer, "The bridge has 12 arches.")
 
     result = UnsupportedWordDetector().detect(response, context=CONTEXT)
 
@@ -88,7 +69,7 @@ def test_unsupported_word_accepts_copied_number(tokenizer):
 
 
 def test_unsupported_word_nothing_to_check(tokenizer):
-    response = _response(tokenizer, "it has many arches.")
+    response = scored_response(tokenizer, "it has many arches.")
 
     result = UnsupportedWordDetector().detect(response, context=CONTEXT)
 
@@ -97,7 +78,7 @@ def test_unsupported_word_nothing_to_check(tokenizer):
 
 
 def test_unsupported_word_without_context(tokenizer):
-    response = _response(tokenizer, "The bridge has 14 arches.")
+    response = scored_response(tokenizer, "The bridge has 14 arches.")
 
     result = UnsupportedWordDetector().detect(response)
 
@@ -162,7 +143,7 @@ def test_find_unsupported_span_points_at_item():
 
 
 def test_low_logprob_token_scores(tokenizer):
-    response = _response(tokenizer, "Paris is old", logprobs=np.log([0.5, 0.05, 0.8]))
+    response = scored_response(tokenizer, "Paris is old", logprobs=np.log([0.5, 0.05, 0.8]))
 
     result = LowLogprobDetector(threshold=0.9).detect(response)
 
@@ -173,7 +154,7 @@ def test_low_logprob_token_scores(tokenizer):
 
 
 def test_low_logprob_default_threshold(tokenizer):
-    response = _response(tokenizer, "Paris is old", logprobs=np.log([0.7, 0.65, 0.8]))
+    response = scored_response(tokenizer, "Paris is old", logprobs=np.log([0.7, 0.65, 0.8]))
 
     result = LowLogprobDetector().detect(response)
 
@@ -183,7 +164,7 @@ def test_low_logprob_default_threshold(tokenizer):
 
 
 def test_low_logprob_mean_not_flagged(tokenizer):
-    response = _response(tokenizer, "Paris is old", logprobs=np.log([0.5, 0.05, 0.8]))
+    response = scored_response(tokenizer, "Paris is old", logprobs=np.log([0.5, 0.05, 0.8]))
 
     result = LowLogprobDetector(threshold=0.9, reduce="mean").detect(response)
 
@@ -192,7 +173,7 @@ def test_low_logprob_mean_not_flagged(tokenizer):
 
 
 def test_low_logprob_confident_not_flagged(tokenizer):
-    response = _response(tokenizer, "Paris", logprobs=np.log([0.99]))
+    response = scored_response(tokenizer, "Paris", logprobs=np.log([0.99]))
 
     result = LowLogprobDetector().detect(response)
 
@@ -202,7 +183,9 @@ def test_low_logprob_confident_not_flagged(tokenizer):
 
 def test_high_entropy_normalised_by_vocab(tokenizer):
     ceiling = math.log(VOCAB_SIZE)
-    response = _response(tokenizer, "Paris is old", entropies=[0.1 * ceiling, 0.6 * ceiling, 0.0])
+    response = scored_response(
+        tokenizer, "Paris is old", entropies=[0.1 * ceiling, 0.6 * ceiling, 0.0]
+    )
 
     result = HighEntropyDetector().detect(response)
 
@@ -213,7 +196,7 @@ def test_high_entropy_normalised_by_vocab(tokenizer):
 
 
 def test_high_entropy_low_not_flagged(tokenizer):
-    response = _response(tokenizer, "Paris", entropies=[0.5])
+    response = scored_response(tokenizer, "Paris", entropies=[0.5])
 
     result = HighEntropyDetector().detect(response)
 
@@ -224,7 +207,7 @@ def test_high_entropy_low_not_flagged(tokenizer):
 
 @pytest.mark.parametrize("detector", [LowLogprobDetector(), HighEntropyDetector()])
 def test_empty_response_not_flagged(tokenizer, detector):
-    result = detector.detect(_response(tokenizer, ""))
+    result = detector.detect(scored_response(tokenizer, ""))
 
     assert not result.flagged
     assert result.reason == "empty response"
@@ -242,7 +225,7 @@ def test_unknown_reduce_rejected():
 
 
 def test_detect_batch_pairs_contexts(tokenizer):
-    responses = [_response(tokenizer, "It has 14."), _response(tokenizer, "It has 12.")]
+    responses = [scored_response(tokenizer, "It has 14."), scored_response(tokenizer, "It has 12.")]
 
     results = UnsupportedWordDetector().detect_batch(responses, [CONTEXT, CONTEXT])
 
@@ -333,7 +316,7 @@ def test_model_detector_receives_model(tokenizer):
     detector = _FirstTokenDetector.for_model("tiny-model", tokenizer)
     [created] = create_generation_detectors([detector], model=None, tokenizer=None)
 
-    result = created.detect(_response(tokenizer, "Paris is old"))
+    result = created.detect(scored_response(tokenizer, "Paris is old"))
 
     assert result.reason == "tiny-model"
     assert result.token_scores.tolist() == [1.0, 0.0, 0.0]

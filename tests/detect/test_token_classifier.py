@@ -14,8 +14,8 @@ from halluscope.detect.token_classifier import (
     encode_windows,
     train_token_classifier,
 )
-from halluscope.inference import ScoredResponse, decode_token_pieces
 from halluscope.models import load_tokenizer
+from tests.detect.responses import scored_response
 
 CITIES = ["Lyon", "Paris", "Berlin", "Madrid", "Vienna", "Oslo", "Prague", "Dublin", "Lisbon"]
 
@@ -28,24 +28,6 @@ def encoder_tokenizer():
 @pytest.fixture(scope="module")
 def lm_tokenizer():
     return load_tokenizer("smollm2-135m")
-
-
-def _scored(tokenizer, text) -> ScoredResponse:
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    pieces, offsets = decode_token_pieces(tokenizer, ids)
-    count = len(ids)
-    return ScoredResponse(
-        prompt="Q",
-        text="".join(pieces),
-        token_ids=ids,
-        tokens=pieces,
-        offsets=offsets,
-        logprobs=np.full(count, -0.1),
-        entropies=np.full(count, 1.0),
-        ranks=np.zeros(count, dtype=np.int64),
-        vocab_size=len(tokenizer),
-        prompt_length=1,
-    )
 
 
 def _city_example(rng: random.Random) -> WordLabelledResponse:
@@ -145,7 +127,7 @@ def test_classifier_flags_city_missing_from_context(city_detector):
 
 
 def test_detect_maps_words_to_lm_tokens(city_detector, lm_tokenizer):
-    response = _scored(lm_tokenizer, "The bridge opened in Berlin in 1950 .")
+    response = scored_response(lm_tokenizer, "The bridge opened in Berlin in 1950 .")
 
     result = city_detector.detect(response, context="The bridge opened in Lyon in 1950.")
 
