@@ -23,6 +23,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from halluscope.inference.generate import TokenScores, token_statistics
+from halluscope.inference.prompting import encode_prompt
 from halluscope.inference.runtime import eval_mode, model_device
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,6 @@ def context_free_logprobs(
     """
     if not context or len(response) == 0:
         return np.asarray(response.logprobs, dtype=np.float32)
-
-    from halluscope.inference.prompting import encode_prompt
 
     prompt_ids = encode_prompt(tokenizer, context_free_prompt(response.prompt, context))
     response_ids = [int(token) for token in response.token_ids]
